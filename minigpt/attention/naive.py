@@ -1,0 +1,56 @@
+"""The readable reference: scores, mask, softmax, weighted sum of values."""
+
+from __future__ import annotations
+
+import einops
+import torch
+from torch import Tensor
+
+from .masks import combined_mask
+from .registry import register_attention
+
+
+def attention_scores(q: Tensor, k: Tensor, scale: float) -> Tensor:
+    """``[batch, n_heads, query_pos, key_pos]`` scores ``q·k * scale``."""
+    return einops.einsum(
+        q, k, "batch n_heads query_pos d_head, batch n_heads key_pos d_head -> batch n_heads query_pos key_pos"
+    ) * scale
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax over keys, computed in fp32 at least so half precision stays accurate.
+
+    Masked entries get ``-inf`` (exactly zero weight). A query row with no key
+    left gives zeros rather than NaN.
+    """
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    compute_dtype = torch.promote_types(scores.dtype, torch.float32)
+    pattern = scores.to(compute_dtype).softmax(dim=-1)
+    if mask is not None:
+        pattern = pattern.nan_to_num(0.0)
+    return pattern.to(scores.dtype)
+
+
+def naive_scores_and_pattern(q, k, *, causal=True, scale=None, attn_mask=None):
+    """The scores (masked with ``-inf``) and the pattern; the model hooks both."""
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    mask = combined_mask(q.shape[-2], k.shape[-2], causal, attn_mask, device=q.device)
+    scores = attention_scores(q, k, scale)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores, masked_softmax(scores, None if mask is None else mask)
+
+
+def apply_pattern(pattern: Tensor, v: Tensor) -> Tensor:
+    """``z = pattern @ v``: each query's weighted average of the values."""
+    return einops.einsum(
+        pattern, v, "batch n_heads query_pos key_pos, batch n_heads key_pos d_head -> batch n_heads query_pos d_head"
+    )
+
+
+@register_attention("naive")
+def naive_attention(q, k, v, *, causal=True, scale=None, attn_mask=None) -> Tensor:
+    """Reference einsum attention; the only kernel that materialises the pattern."""
+    _, pattern = naive_scores_and_pattern(q, k, causal=causal, scale=scale, attn_mask=attn_mask)
+    return apply_pattern(pattern, v)

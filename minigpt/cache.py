@@ -1,0 +1,107 @@
+"""``ActivationCache``: the activations of one forward pass, by name.
+
+Besides full names, a cache takes TransformerLens's short keys::
+
+    cache["blocks.0.attn.hook_pattern"]     # the full name
+    cache["pattern", 0]                      # the same tensor
+    cache["normalized", 0, "ln1"]            # blocks.0.ln1.hook_normalized
+    cache["resid_post", -1]                  # negative layers count from the end
+    cache["embed"]                           # hook_embed
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping
+
+import torch
+from torch import Tensor
+
+_ATTN = {"q", "k", "v", "z", "attn_scores", "pattern", "result", "rot_q", "rot_k"}
+_MLP = {"pre", "post", "pre_linear"}
+_BLOCK = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"}
+_LN = {"scale", "normalized"}
+_ALIASES = {"attn": "pattern", "attn_logits": "attn_scores"}
+
+
+def act_name(name: str, layer: int | None = None, layer_type: str | None = None) -> str:
+    """The full hook name for a short one: ``act_name("pattern", 0)`` → ``blocks.0.attn.hook_pattern``."""
+    if "." in name or name.startswith("hook_"):
+        return name
+    name = _ALIASES.get(name, name)
+    if layer is None:
+        if name in _LN:
+            return f"ln_final.hook_{name}"
+        return f"hook_{name}"
+    if name in _ATTN:
+        return f"blocks.{layer}.attn.hook_{name}"
+    if name in _MLP:
+        return f"blocks.{layer}.mlp.hook_{name}"
+    if name in _LN:
+        return f"blocks.{layer}.{layer_type or 'ln1'}.hook_{name}"
+    return f"blocks.{layer}.hook_{name}"
+
+
+class ActivationCache(Mapping[str, Tensor]):
+    """A read-only mapping from hook names to the activations they saw."""
+
+    def __init__(self, store: dict[str, Tensor], n_layers: int | None = None) -> None:
+        self._store = store
+        self.n_layers = n_layers
+
+    def _key(self, key) -> str:
+        if isinstance(key, str):
+            return act_name(key) if key not in self._store else key
+        if isinstance(key, tuple) and key and isinstance(key[0], str):
+            name, layer, layer_type = (list(key) + [None, None])[:3]
+            if isinstance(layer, int) and layer < 0:
+                if self.n_layers is None:
+                    raise KeyError(f"negative layer {layer} needs the cache to know n_layers")
+                layer += self.n_layers
+            return act_name(name, layer, layer_type)
+        raise KeyError(f"cache keys are names or (name, layer[, layer_type]) tuples, got {key!r}")
+
+    def __getitem__(self, key) -> Tensor:
+        full = self._key(key)
+        if full not in self._store:
+            import difflib
+
+            close = difflib.get_close_matches(full, self._store, n=3, cutoff=0.5)
+            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise KeyError(
+                f"{full!r} is not in the cache ({len(self._store)} activations were cached; "
+                f"check names_filter).{hint}"
+            )
+        return self._store[full]
+
+    def __contains__(self, key) -> bool:
+        try:
+            return self._key(key) in self._store
+        except KeyError:
+            return False
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __repr__(self) -> str:
+        return f"ActivationCache({len(self)} activations: {', '.join(list(self._store)[:4])}, ...)"
+
+    def to(self, device) -> ActivationCache:
+        return ActivationCache({k: v.to(device) for k, v in self._store.items()}, self.n_layers)
+
+    def remove_batch_dim(self) -> ActivationCache:
+        """Drop a batch axis of size one from every activation."""
+        out = {}
+        for k, v in self._store.items():
+            if v.ndim == 0 or v.shape[0] != 1:
+                raise ValueError(f"{k} has batch size {tuple(v.shape)[:1]}, not 1: cannot remove it")
+            out[k] = v[0]
+        return ActivationCache(out, self.n_layers)
+
+    def stack(self, name: str) -> Tensor:
+        """``cache.stack("pattern")``: one activation across layers, ``[n_layers, ...]``."""
+        if self.n_layers is None:
+            raise ValueError("this cache does not know n_layers")
+        return torch.stack([self[name, layer] for layer in range(self.n_layers)])

@@ -1,0 +1,200 @@
+"""Hook points: named identity modules where activations can be read or changed.
+
+Every interesting activation in :class:`minigpt.GPT` passes through a
+``HookPoint`` (``x = self.hook_q(x)``). With no hook attached a HookPoint is
+a plain identity call; attach a function and it sees (and may replace) the
+activation::
+
+    def zero_head_0(z, hook):          # z: [batch pos n_heads d_head]
+        z[:, :, 0] = 0
+        return z
+
+    logits = model.run_with_hooks(tokens, fwd_hooks=[("blocks.1.attn.hook_z", zero_head_0)])
+
+Names follow TransformerLens (``blocks.{L}.attn.hook_pattern``, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from typing import Callable, Iterable, Iterator, Union
+
+import torch
+from torch import Tensor, nn
+
+from .cache import ActivationCache
+
+HookFn = Callable[..., Union[Tensor, None]]  # fn(activation, hook=HookPoint) -> Tensor | None
+NameOrFilter = Union[str, Callable[[str], bool]]
+
+
+class HookPoint(nn.Module):
+    """An identity module that hooks attach to: ``hook_fn(activation, hook=self)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name: str | None = None  # set by HookedModule.setup_hooks()
+        self._fwd_fns: list[HookFn] = []
+        self._bwd_fns: list[HookFn] = []
+
+    @property
+    def has_hooks(self) -> bool:
+        return bool(self._fwd_fns or self._bwd_fns)
+
+    def add_hook(self, fn: HookFn, dir: str = "fwd") -> Callable[[], None]:
+        """Attach ``fn``; returns a function that removes it again."""
+        fns = {"fwd": self._fwd_fns, "bwd": self._bwd_fns}.get(dir)
+        if fns is None:
+            raise ValueError(f"dir must be 'fwd' or 'bwd', got {dir!r}")
+        fns.append(fn)
+
+        def remove() -> None:
+            if fn in fns:
+                fns.remove(fn)
+
+        return remove
+
+    def remove_hooks(self, dir: str = "both") -> None:
+        if dir in ("fwd", "both"):
+            self._fwd_fns.clear()
+        if dir in ("bwd", "both"):
+            self._bwd_fns.clear()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self._fwd_fns or self._bwd_fns):
+            return x
+        for fn in list(self._fwd_fns):
+            out = fn(x, hook=self)
+            if out is not None:
+                if not isinstance(out, Tensor):
+                    raise TypeError(
+                        f"hook {getattr(fn, '__name__', fn)!r} on {self.name} returned "
+                        f"{type(out).__name__}; return a Tensor or None"
+                    )
+                x = out
+        if self._bwd_fns and x.requires_grad:
+            x = x.view_as(x)  # a fresh node, so the gradient hook belongs to this point
+            for fn in list(self._bwd_fns):
+                x.register_hook(lambda grad, fn=fn: fn(grad, hook=self))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+class HookedModule(nn.Module):
+    """Mixin for the root model: finds its HookPoints and runs with hooks or a cache."""
+
+    def setup_hooks(self) -> None:
+        self.hook_dict: dict[str, HookPoint] = {}
+        for name, module in self.named_modules():
+            if isinstance(module, HookPoint):
+                module.name = name
+                self.hook_dict[name] = module
+
+    # -- resolving names ---------------------------------------------------------------
+    def hook_names(self) -> list[str]:
+        return list(self.hook_dict)
+
+    def _resolve(self, name_or_filter: NameOrFilter) -> list[HookPoint]:
+        if callable(name_or_filter):
+            return [hp for name, hp in self.hook_dict.items() if name_or_filter(name)]
+        if name_or_filter in self.hook_dict:
+            return [self.hook_dict[name_or_filter]]
+        close = difflib.get_close_matches(name_or_filter, self.hook_dict, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise KeyError(
+            f"no hook point named {name_or_filter!r}.{hint} "
+            f"(model.hook_names() lists all {len(self.hook_dict)})"
+        )
+
+    # -- attaching -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def hooks(
+        self,
+        fwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = (),
+        bwd_hooks: Iterable[tuple[NameOrFilter, HookFn]] = (),
+    ) -> Iterator["HookedModule"]:
+        """Context manager: the hooks are attached inside and removed on exit, even on error."""
+        removers: list[Callable[[], None]] = []
+        try:
+            for direction, pairs in (("fwd", fwd_hooks), ("bwd", bwd_hooks)):
+                for name_or_filter, fn in pairs:
+                    for hp in self._resolve(name_or_filter):
+                        removers.append(hp.add_hook(fn, dir=direction))
+            yield self
+        finally:
+            for remove in removers:
+                remove()
+
+    def reset_hooks(self) -> None:
+        """Remove every hook from every hook point."""
+        for hp in self.hook_dict.values():
+            hp.remove_hooks()
+
+    def run_with_hooks(self, *args, fwd_hooks=(), bwd_hooks=(), **kwargs):
+        """``self(*args, **kwargs)`` with the hooks attached for this call only.
+
+        Backward hooks fire when you call ``.backward()`` on the result; they
+        are removed when this call returns, so run the backward pass inside a
+        ``with model.hooks(bwd_hooks=...)`` block instead.
+        """
+        if bwd_hooks:
+            raise ValueError(
+                "backward hooks outlive run_with_hooks's call; use "
+                "`with model.hooks(bwd_hooks=...): model(tokens).backward()` instead"
+            )
+        with self.hooks(fwd_hooks=fwd_hooks):
+            return self(*args, **kwargs)
+
+    def run_with_cache(
+        self,
+        *args,
+        names_filter: NameOrFilter | Iterable[str] | None = None,
+        device: torch.device | str | None = None,
+        incl_bwd: bool = False,
+        remove_batch_dim: bool = False,
+        **kwargs,
+    ):
+        """Run the model and keep every activation named by ``names_filter``.
+
+        Returns ``(output, ActivationCache)``. With ``incl_bwd=True`` the output
+        is backpropagated (``output.sum()`` unless it is a scalar loss) and the
+        gradients are cached under ``name + "_grad"``.
+        """
+        names = self._filter_names(names_filter)
+        store: dict[str, Tensor] = {}
+
+        def save(x: Tensor, hook: HookPoint) -> None:
+            store[hook.name] = x.detach().to(device) if device is not None else x.detach()
+
+        def save_grad(g: Tensor, hook: HookPoint) -> None:
+            store[hook.name + "_grad"] = g.detach().to(device) if device is not None else g.detach()
+
+        fwd = [(n, save) for n in names]
+        bwd = [(n, save_grad) for n in names] if incl_bwd else []
+        with self.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
+            if incl_bwd:
+                with torch.enable_grad():
+                    out = self(*args, **kwargs)
+                    loss = out if out.ndim == 0 else out.sum()
+                    loss.backward()
+            else:
+                out = self(*args, **kwargs)
+        cache = ActivationCache(store, n_layers=getattr(self.cfg, "n_layers", None))
+        if remove_batch_dim:
+            cache = cache.remove_batch_dim()
+        return out, cache
+
+    def _filter_names(self, names_filter) -> list[str]:
+        if names_filter is None:
+            return list(self.hook_dict)
+        if isinstance(names_filter, str):
+            return [hp.name for hp in self._resolve(names_filter)]
+        if callable(names_filter):
+            return [n for n in self.hook_dict if names_filter(n)]
+        names = list(names_filter)
+        for n in names:
+            self._resolve(n)  # raises with a suggestion for unknown names
+        return names

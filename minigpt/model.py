@@ -1,0 +1,169 @@
+"""GPT-2, from scratch: embed → blocks → final LayerNorm → unembed.
+
+>>> from minigpt import GPT, GPTConfig
+>>> model = GPT(GPTConfig(n_layers=2, d_model=64, n_heads=4, d_vocab=100, n_ctx=32, seed=0))
+>>> model(torch.tensor([[1, 2, 3]])).shape          # [batch pos d_vocab]
+torch.Size([1, 3, 100])
+
+The forward pass equals Hugging Face's ``GPT2LMHeadModel`` on the same weights
+(see ``tests/test_hf_equivalence.py``). Every named activation passes through
+a :class:`~minigpt.hooks.HookPoint`; see :mod:`minigpt.hooks`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import kernel_info
+from .components import MLP, Attention, Block, Embed, LayerNorm, PosEmbed, Unembed
+from .components.block import make_norm
+from .config import GPTConfig
+from .hooks import HookedModule, HookPoint
+from .kv_cache import KVCache
+from .validation import check_tokens
+
+RETURN_TYPES = ("logits", "loss", "both", None)
+
+__all__ = ["GPT", "Attention", "Block", "Embed", "LayerNorm", "MLP", "PosEmbed", "Unembed"]
+
+
+class GPT(HookedModule):
+    def __init__(self, cfg: GPTConfig, attention: str = "sdpa") -> None:
+        super().__init__()
+        if not isinstance(cfg, GPTConfig):
+            raise TypeError(f"GPT needs a GPTConfig, got {type(cfg).__name__}; try GPTConfig.from_name('gpt2')")
+        kernel_info(attention)  # fail early, listing the known kernels
+        self.cfg = cfg
+        self.embed = Embed(cfg)
+        self.hook_embed = HookPoint()  # [batch pos d_model]
+        if cfg.positional_embedding:
+            self.pos_embed = PosEmbed(cfg)
+            self.hook_pos_embed = HookPoint()  # [batch pos d_model]
+        self.blocks = nn.ModuleList(Block(cfg, layer, attention) for layer in range(cfg.n_layers))
+        self.ln_final = make_norm(cfg)
+        self.unembed = Unembed(cfg, self.embed)
+        self.attention = attention
+        self.tokenizer = None
+        self.init_weights(cfg.seed)
+        self.setup_hooks()
+
+    # -- parameters ----------------------------------------------------------------------
+    @torch.no_grad()
+    def init_weights(self, seed: int | None = None) -> None:
+        """GPT-2's initialisation: N(0, 0.02), residual-writing matrices scaled by 1/sqrt(2 n_layers)."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        std = self.cfg.init_range
+        for name, p in self.named_parameters():
+            if name.endswith(("W_O", "W_out")):
+                p.copy_(torch.randn(p.shape, generator=gen) * std / math.sqrt(2 * self.cfg.n_layers))
+            elif name.split(".")[-1].startswith("W_"):
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+    @property
+    def W_E(self) -> Tensor:
+        return self.embed.W_E
+
+    @property
+    def W_pos(self) -> Tensor:
+        return self.pos_embed.W_pos
+
+    @property
+    def W_U(self) -> Tensor:
+        return self.unembed.W_U
+
+    def _stack(self, name: str) -> Tensor:
+        return torch.stack([getattr(b.attn, name) for b in self.blocks])
+
+    @property
+    def W_Q(self) -> Tensor:  # [n_layers n_heads d_model d_head]
+        return self._stack("W_Q")
+
+    @property
+    def W_K(self) -> Tensor:
+        return self._stack("W_K")
+
+    @property
+    def W_V(self) -> Tensor:
+        return self._stack("W_V")
+
+    @property
+    def W_O(self) -> Tensor:  # [n_layers n_heads d_head d_model]
+        return self._stack("W_O")
+
+    def n_params(self, non_embedding: bool = True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.embed.W_E.numel() + (self.pos_embed.W_pos.numel() if self.cfg.positional_embedding else 0)
+        return n
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.W_E.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embed.W_E.dtype
+
+    # -- attention kernels ---------------------------------------------------------------
+    def set_attention(self, name: str) -> "GPT":
+        """Run every layer on the registered kernel ``name`` (see ``minigpt.attention``)."""
+        kernel_info(name)
+        for block in self.blocks:
+            block.attn.set_kernel(name)
+        self.attention = name
+        return self
+
+    # -- forward -------------------------------------------------------------------------
+    def forward(
+        self,
+        tokens: Tensor,
+        return_type: str | None = "logits",
+        *,
+        kv_cache: KVCache | None = None,
+        loss_per_token: bool = False,
+    ):
+        """``tokens: [batch pos]`` (or ``[pos]``, treated as a batch of one) → logits ``[batch pos d_vocab]``.
+
+        ``return_type``: ``"logits"``, ``"loss"`` (mean next-token cross-entropy,
+        or ``[batch pos-1]`` with ``loss_per_token``), ``"both"`` or ``None``.
+        With a ``kv_cache`` the tokens continue the cached positions.
+        """
+        if return_type not in RETURN_TYPES:
+            raise ValueError(f"return_type must be one of {RETURN_TYPES}, got {return_type!r}")
+        past = kv_cache.pos if kv_cache is not None else 0
+        tokens = check_tokens(tokens, self.cfg, past=past, device=self.device)
+        if kv_cache is not None:
+            kv_cache.check_room(*tokens.shape)
+        resid = self.hook_embed(self.embed(tokens))
+        if self.cfg.positional_embedding:
+            resid = resid + self.hook_pos_embed(self.pos_embed(tokens, past))
+        for block in self.blocks:
+            resid = block(resid, kv_cache)
+        if kv_cache is not None:
+            kv_cache.advance()
+        if return_type is None:
+            return None
+        logits = self.unembed(self.ln_final(resid))
+        if return_type == "logits":
+            return logits
+        loss = next_token_loss(logits, tokens, per_token=loss_per_token)
+        return loss if return_type == "loss" else (logits, loss)
+
+    # -- generation (see minigpt.generate) ------------------------------------------------
+    def generate(self, tokens, max_new_tokens: int = 20, **kwargs):
+        from .generate import generate
+
+        return generate(self, tokens, max_new_tokens=max_new_tokens, **kwargs)
+
+
+def next_token_loss(logits: Tensor, tokens: Tensor, per_token: bool = False) -> Tensor:
+    """Cross-entropy of predicting ``tokens[:, 1:]`` from ``logits[:, :-1]`` (in fp32)."""
+    if tokens.shape[-1] < 2:
+        raise ValueError("the loss needs at least 2 tokens per sequence (it predicts each next token)")
+    log_probs = logits[:, :-1].float().log_softmax(dim=-1)
+    nll = -log_probs.gather(-1, tokens[:, 1:, None]).squeeze(-1)  # [batch pos-1]
+    return nll if per_token else nll.mean()
