@@ -11,7 +11,7 @@ Besides full names, a cache takes TransformerLens's short keys::
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import torch
 from torch import Tensor
@@ -42,10 +42,20 @@ def act_name(name: str, layer: int | None = None, layer_type: str | None = None)
 
 
 class ActivationCache(Mapping[str, Tensor]):
-    """A read-only mapping from hook names to the activations they saw."""
+    """A read-only mapping from hook names to the activations they saw.
 
-    def __init__(self, store: dict[str, Tensor], n_layers: int | None = None) -> None:
+    Some entries may be *lazy*: ``lazy[name] = (source, fn)`` is computed as
+    ``fn(source)`` the first time it is read (the per-head attention results,
+    ``[batch pos n_heads d_model]``, are ``n_heads`` times the size of
+    ``attn_out``, and most analyses never read them).
+    """
+
+    def __init__(
+        self, store: dict[str, Tensor], n_layers: int | None = None,
+        lazy: dict[str, tuple[Tensor, Callable[[Tensor], Tensor]]] | None = None,
+    ) -> None:
         self._store = store
+        self._lazy = dict(lazy or {})
         self.n_layers = n_layers
 
     def _key(self, key) -> str:
@@ -60,41 +70,51 @@ class ActivationCache(Mapping[str, Tensor]):
             return act_name(name, layer, layer_type)
         raise KeyError(f"cache keys are names or (name, layer[, layer_type]) tuples, got {key!r}")
 
+    def _names(self) -> list[str]:
+        return list(self._store) + [n for n in self._lazy if n not in self._store]
+
     def __getitem__(self, key) -> Tensor:
         full = self._key(key)
+        if full in self._lazy and full not in self._store:
+            source, fn = self._lazy.pop(full)
+            with torch.no_grad():
+                self._store[full] = fn(source)
         if full not in self._store:
             import difflib
 
-            close = difflib.get_close_matches(full, self._store, n=3, cutoff=0.5)
+            close = difflib.get_close_matches(full, self._names(), n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise KeyError(
-                f"{full!r} is not in the cache ({len(self._store)} activations were cached; "
+                f"{full!r} is not in the cache ({len(self)} activations were cached; "
                 f"check names_filter).{hint}"
             )
         return self._store[full]
 
     def __contains__(self, key) -> bool:
         try:
-            return self._key(key) in self._store
+            full = self._key(key)
         except KeyError:
             return False
+        return full in self._store or full in self._lazy
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._store)
+        return iter(self._names())
 
     def __len__(self) -> int:
-        return len(self._store)
+        return len(self._names())
 
     def __repr__(self) -> str:
-        return f"ActivationCache({len(self)} activations: {', '.join(list(self._store)[:4])}, ...)"
+        return f"ActivationCache({len(self)} activations: {', '.join(self._names()[:4])}, ...)"
 
     def to(self, device) -> ActivationCache:
-        return ActivationCache({k: v.to(device) for k, v in self._store.items()}, self.n_layers)
+        """A copy on ``device`` (lazy entries are computed first)."""
+        return ActivationCache({k: self[k].to(device) for k in self._names()}, self.n_layers)
 
     def remove_batch_dim(self) -> ActivationCache:
         """Drop a batch axis of size one from every activation."""
         out = {}
-        for k, v in self._store.items():
+        for k in self._names():
+            v = self[k]
             if v.ndim == 0 or v.shape[0] != 1:
                 raise ValueError(f"{k} has batch size {tuple(v.shape)[:1]}, not 1: cannot remove it")
             out[k] = v[0]

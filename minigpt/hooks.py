@@ -148,6 +148,15 @@ class HookedModule(nn.Module):
         with self.hooks(fwd_hooks=fwd_hooks):
             return self(*args, **kwargs)
 
+    def derived_activations(self, names: Iterable[str]) -> dict[str, tuple[str, Callable[[Tensor], Tensor]]]:
+        """Those of ``names`` a cache can compute later from another activation: ``{name: (source, fn)}``.
+
+        Subclasses override this. ``run_with_cache`` caches ``source`` and calls
+        ``fn(source_activation)`` only when ``name`` is first read, so big
+        activations that are rarely looked at cost nothing until they are.
+        """
+        return {}
+
     def run_with_cache(
         self,
         *args,
@@ -161,9 +170,16 @@ class HookedModule(nn.Module):
 
         Returns ``(output, ActivationCache)``. With ``incl_bwd=True`` the output
         is backpropagated (``output.sum()`` unless it is a scalar loss) and the
-        gradients are cached under ``name + "_grad"``.
+        gradients are cached under ``name + "_grad"``. Per-head results
+        (``hook_result``) are computed from ``hook_z`` when first read.
         """
         names = self._filter_names(names_filter)
+        derived = {} if incl_bwd else {
+            name: recipe for name, recipe in self.derived_activations(names).items()
+            if not self.hook_dict[name].has_hooks  # a user's hook may change it: compute it for real
+        }
+        hooked = [n for n in names if n not in derived]
+        hooked += [src for src, _ in derived.values() if src not in hooked]
         store: dict[str, Tensor] = {}
 
         def save(x: Tensor, hook: HookPoint) -> None:
@@ -172,7 +188,7 @@ class HookedModule(nn.Module):
         def save_grad(g: Tensor, hook: HookPoint) -> None:
             store[hook.name + "_grad"] = g.detach().to(device) if device is not None else g.detach()
 
-        fwd = [(n, save) for n in names]
+        fwd = [(n, save) for n in hooked]
         bwd = [(n, save_grad) for n in names] if incl_bwd else []
         with self.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
             if incl_bwd:
@@ -182,7 +198,10 @@ class HookedModule(nn.Module):
                     loss.backward()
             else:
                 out = self(*args, **kwargs)
-        cache = ActivationCache(store, n_layers=getattr(self.cfg, "n_layers", None))
+        lazy = {name: (store[src], fn) for name, (src, fn) in derived.items()}
+        for src in set(hooked) - set(names):  # sources nobody asked for stay out of the cache's keys
+            store.pop(src)
+        cache = ActivationCache(store, n_layers=getattr(self.cfg, "n_layers", None), lazy=lazy)
         if remove_batch_dim:
             cache = cache.remove_batch_dim()
         return out, cache

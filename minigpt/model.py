@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .attention import kernel_info
 from .components import MLP, Attention, Block, Embed, LayerNorm, PosEmbed, Unembed
+from .components.attention import per_head_result
 from .components.block import make_norm
 from .config import GPTConfig
 from .hooks import HookedModule, HookPoint
@@ -107,6 +108,18 @@ class GPT(HookedModule):
     @property
     def dtype(self) -> torch.dtype:
         return self.embed.W_E.dtype
+
+    def derived_activations(self, names):
+        """Per-head results are computed from ``hook_z`` when a cache first reads them."""
+        recipes = {}
+        for L, block in enumerate(self.blocks):
+            if f"blocks.{L}.attn.hook_result" not in names:
+                continue
+            W_O = block.attn.W_O.detach().clone()  # the weights as they were at caching time
+            recipes[f"blocks.{L}.attn.hook_result"] = (
+                f"blocks.{L}.attn.hook_z", lambda z, W_O=W_O: per_head_result(z, W_O.to(z.device))
+            )
+        return recipes
 
     # -- attention kernels ---------------------------------------------------------------
     def set_attention(self, name: str) -> "GPT":

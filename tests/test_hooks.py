@@ -163,3 +163,49 @@ def test_cache_helpers(small_model, tokens):
     _, cache3 = small_model.run_with_cache(tokens)
     with pytest.raises(ValueError, match="batch size"):
         cache3.remove_batch_dim()
+
+
+def test_layer_norm_scale_hook_reads_and_replaces(small_model, tokens):
+    """Reading the scale changes nothing; freezing it (as in direct logit attribution) is honoured."""
+    from minigpt.functional import layer_norm
+
+    ln = small_model.ln_final
+    _, cache = small_model.run_with_cache(tokens, names_filter=lambda n: n.startswith("ln_final") or n.endswith("resid_post"))
+    resid = cache["resid_post", -1]
+    torch.testing.assert_close(cache["ln_final.hook_normalized"], layer_norm(resid, ln.w, ln.b, ln.eps))
+    torch.testing.assert_close(cache["scale"], (resid.var(-1, keepdim=True, unbiased=False) + ln.eps).sqrt())
+    frozen = torch.full_like(cache["scale"], 2.0)
+    for in_place in (False, True):
+        def freeze(scale, hook):
+            if in_place:
+                scale.fill_(2.0)
+                return None
+            return frozen
+
+        seen = {}
+        with small_model.hooks(fwd_hooks=[("ln_final.hook_scale", freeze),
+                                          ("ln_final.hook_normalized", lambda x, hook: seen.setdefault("n", x))]):
+            small_model(tokens)
+        expected = (resid - resid.mean(-1, keepdim=True)) / 2.0 * ln.w + ln.b
+        torch.testing.assert_close(seen["n"], expected)
+
+
+def test_per_head_results_are_computed_when_read(small_model, tokens):
+    """``hook_result`` is derived from ``hook_z`` lazily, with the weights of caching time."""
+    with torch.no_grad():
+        _, lazy = small_model.run_with_cache(tokens, names_filter=lambda n: n.endswith(("hook_result", "attn_out")))
+        assert sorted(lazy) == sorted(
+            f"blocks.{L}.{n}" for L in range(2) for n in ("attn.hook_result", "hook_attn_out")
+        )
+        assert "blocks.0.attn.hook_z" not in lazy and "blocks.0.attn.hook_result" not in lazy._store
+        eager = {}
+        with small_model.hooks(fwd_hooks=[("blocks.0.attn.hook_result", lambda r, hook: eager.setdefault("r", r))]):
+            small_model(tokens)  # a hook on hook_result makes the model compute it for real
+        W_O = small_model.blocks[0].attn.W_O
+        saved = W_O.clone()
+        W_O.zero_()  # changing the weights after caching does not change the cached results
+        try:
+            torch.testing.assert_close(lazy["result", 0], eager["r"])
+        finally:
+            W_O.copy_(saved)
+        torch.testing.assert_close(lazy["result", 0].sum(2) + small_model.blocks[0].attn.b_O, lazy["attn_out", 0])

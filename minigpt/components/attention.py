@@ -14,25 +14,26 @@ way, whatever kernel is selected; the answer is the same.
 
 from __future__ import annotations
 
-import einops
 import torch
 from torch import Tensor, nn
 
 from ..attention import get_attention
-from ..attention.masks import combined_mask
-from ..attention.naive import apply_pattern, attention_scores, masked_softmax
+from ..attention.masks import causal_mask
+from ..attention.naive import apply_pattern, attention_scores, softmax_keys
 from ..config import GPTConfig
-from ..functional import linear
+from ..functional import linear, stored_parameter
 from ..hooks import HookPoint
 
 
-def _per_head_weight(n_heads: int, d_model: int, d_head: int) -> nn.Parameter:
-    """An ``[n_heads, d_model, d_head]`` parameter laid out in memory as ``[d_model, n_heads, d_head]``.
+def per_head_result(z: Tensor, W_O: Tensor) -> Tensor:
+    """What each head writes to the residual: ``z_h @ W_O[h]``, ``[batch pos n_heads d_model]``.
 
-    The layout makes ``W.transpose(0, 1).reshape(d_model, n_heads * d_head)`` a free view,
-    so Q, K and V each take one GEMM for all heads (and match GPT-2's ``c_attn`` layout).
+    One batched GEMM over heads (``[n_heads, batch*pos, d_head] @ [n_heads, d_head, d_model]``),
+    returned as a view in the hook's axis order. Summed over heads (plus ``b_O``) it is ``attn_out``.
     """
-    return nn.Parameter(torch.empty(d_model, n_heads, d_head).transpose(0, 1))
+    batch, pos, h, e = z.shape
+    per_head = torch.bmm(z.reshape(batch * pos, h, e).transpose(0, 1), W_O)  # [n_heads batch*pos d_model]
+    return per_head.transpose(0, 1).unflatten(0, (batch, pos))
 
 
 class Attention(nn.Module):
@@ -40,10 +41,11 @@ class Attention(nn.Module):
         super().__init__()
         self.cfg = cfg
         h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
-        self.W_Q = _per_head_weight(h, d, e)
-        self.W_K = _per_head_weight(h, d, e)
-        self.W_V = _per_head_weight(h, d, e)
-        self.W_O = nn.Parameter(torch.empty(h, e, d))
+        # Stored as nn.Linear weights ([d_out, d_in]); shown in TransformerLens's shapes.
+        self.W_Q = stored_parameter((h, e, d), (0, 2, 1))  # [n_heads d_model d_head]
+        self.W_K = stored_parameter((h, e, d), (0, 2, 1))
+        self.W_V = stored_parameter((h, e, d), (0, 2, 1))
+        self.W_O = stored_parameter((d, h, e), (1, 2, 0))  # [n_heads d_head d_model]
         self.b_Q = nn.Parameter(torch.zeros(h, e))
         self.b_K = nn.Parameter(torch.zeros(h, e))
         self.b_V = nn.Parameter(torch.zeros(h, e))
@@ -57,10 +59,10 @@ class Attention(nn.Module):
         self.kernel = get_attention(name)
 
     def _project(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        """``[batch pos d_model] -> [batch pos n_heads d_head]`` in one GEMM."""
+        """``[batch pos d_model] -> [batch pos n_heads d_head]``: all heads in one GEMM."""
         h, d, e = W.shape
-        W_flat = W.transpose(0, 1).reshape(d, h * e)
-        return linear(x, W_flat, b.reshape(h * e)).unflatten(-1, (h, e))
+        weight = W.transpose(1, 2).reshape(h * e, d)  # [n_heads*d_head d_model], a view
+        return linear(x, weight, b.reshape(h * e)).unflatten(-1, (h, e))
 
     def forward(self, x: Tensor, kv_cache=None, layer: int = 0) -> Tensor:
         """``x: [batch pos d_model] -> [batch pos d_model]``."""
@@ -73,18 +75,16 @@ class Attention(nn.Module):
             k_, v_ = kv_cache.update(layer, k_, v_)  # all keys/values so far
         scale = 1.0 / self.cfg.attn_scale
         if self.hook_attn_scores.has_hooks or self.hook_pattern.has_hooks:
-            mask = combined_mask(q_.shape[-2], k_.shape[-2], True, None, device=x.device)
-            scores = attention_scores(q_, k_, scale).masked_fill(~mask, float("-inf"))
-            scores = self.hook_attn_scores(scores)
-            pattern = self.hook_pattern(masked_softmax(scores, mask))
+            mask = causal_mask(q_.shape[-2], k_.shape[-2], device=x.device)
+            scores = attention_scores(q_, k_, scale).masked_fill_(~mask, float("-inf"))
+            scores = self.hook_attn_scores(scores)  # [batch n_heads query_pos key_pos]
+            pattern = self.hook_pattern(softmax_keys(scores))
             z = apply_pattern(pattern, v_)
         else:
             z = self.kernel(q_, k_, v_, causal=True, scale=scale)
         z = self.hook_z(z.transpose(1, 2))  # [batch pos n_heads d_head]
         if self.hook_result.has_hooks:
-            result = einops.einsum(
-                z, self.W_O, "batch pos n_heads d_head, n_heads d_head d_model -> batch pos n_heads d_model"
-            )
-            return self.hook_result(result).sum(dim=2) + self.b_O
+            return self.hook_result(per_head_result(z, self.W_O)).sum(dim=2) + self.b_O
         h, e, d = self.W_O.shape
-        return linear(z.reshape(*z.shape[:2], h * e), self.W_O.reshape(h * e, d), self.b_O)
+        weight = self.W_O.permute(2, 0, 1).reshape(d, h * e)  # [d_model n_heads*d_head], a view
+        return linear(z.reshape(*z.shape[:2], h * e), weight, self.b_O)

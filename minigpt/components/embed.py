@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import GPTConfig
+from ..functional import linear, stored_parameter
 
 
 class Embed(nn.Module):
@@ -45,7 +46,7 @@ class Unembed(nn.Module):
             raise ValueError("a tied unembedding needs the Embed whose W_E it shares")
         self._tied_to = [embed] if cfg.tie_embeddings else []
         if not cfg.tie_embeddings:
-            self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.d_vocab))
+            self.W_U = stored_parameter((cfg.d_vocab, cfg.d_model), (1, 0))  # [d_model d_vocab]
         self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab)) if cfg.unembed_bias else None
 
     def __getattr__(self, name: str):
@@ -54,7 +55,5 @@ class Unembed(nn.Module):
         return super().__getattr__(name)
 
     def forward(self, x: Tensor) -> Tensor:  # [batch pos d_model] -> [batch pos d_vocab]
-        if self._tied_to:
-            return F.linear(x, self._tied_to[0].W_E, self.b_U)
-        logits = x @ self.W_U
-        return logits if self.b_U is None else logits + self.b_U
+        weight = self._tied_to[0].W_E if self._tied_to else self.W_U.T  # [d_vocab d_model]
+        return linear(x, weight, self.b_U)

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..functional import layer_norm_scale
 from ..hooks import HookPoint
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -35,6 +34,13 @@ class LayerNorm(nn.Module):
         if not (self.hook_scale.has_hooks or self.hook_normalized.has_hooks):
             out = F.layer_norm(x, x.shape[-1:], self.w.to(x.dtype), self.b.to(x.dtype), self.eps)
             return out.to(dtype)
-        x, scale = layer_norm_scale(x, self.eps)
-        scale = self.hook_scale(scale)
-        return self.hook_normalized((x / scale * self.w + self.b).to(dtype))
+        var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
+        scale = (var + self.eps).sqrt()  # [batch pos 1]
+        before = scale.clone()  # [batch pos 1]: cheap, and tells whether a hook changed it in place
+        hooked = self.hook_scale(scale)
+        if hooked is scale and torch.equal(scale, before):
+            # the hook only read the scale: torch's fused kernel computes the same numbers
+            out = F.layer_norm(x, x.shape[-1:], self.w.to(x.dtype), self.b.to(x.dtype), self.eps)
+        else:  # the hook replaced the scale (e.g. froze it): normalise by the new one
+            out = (x - mean) / hooked * self.w + self.b
+        return self.hook_normalized(out.to(dtype))

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import GPTConfig
-from ..functional import activation, linear
+from ..functional import activation, activation_, linear, stored_parameter
 from ..hooks import HookPoint
 
 
@@ -15,15 +15,21 @@ class MLP(nn.Module):
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+        # Stored as nn.Linear weights ([d_out, d_in]); shown transposed, as TransformerLens does.
+        self.W_in = stored_parameter((cfg.d_mlp, cfg.d_model), (1, 0))  # [d_model d_mlp]
         self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
-        self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
+        self.W_out = stored_parameter((cfg.d_model, cfg.d_mlp), (1, 0))  # [d_mlp d_model]
         self.b_out = nn.Parameter(torch.zeros(cfg.d_model))
         self.act = activation(cfg.act_fn)
+        self.act_ = activation_(cfg.act_fn)
         self.hook_pre = HookPoint()
         self.hook_post = HookPoint()
 
     def forward(self, x: Tensor) -> Tensor:  # [batch pos d_model] -> same
-        pre = self.hook_pre(linear(x, self.W_in, self.b_in))
-        post = self.hook_post(self.act(pre))
-        return linear(post, self.W_out, self.b_out)
+        pre = self.hook_pre(linear(x, self.W_in.T, self.b_in))  # [batch pos d_mlp]
+        if self.hook_pre.has_hooks or (torch.is_grad_enabled() and pre.requires_grad):
+            post = self.act(pre)
+        else:  # nothing else will read `pre`: overwrite it rather than allocate another buffer
+            post = self.act_(pre)
+        post = self.hook_post(post)
+        return linear(post, self.W_out.T, self.b_out)
