@@ -46,7 +46,8 @@ def stdlib_text(n_bytes: int = 2_000_000, seed: int = 0) -> str:
     return "".join(parts)
 
 
-def print_kernels(out=sys.stdout) -> None:
+def print_kernels(out=None) -> None:
+    out = out or sys.stdout
     print("attention kernels:", file=out)
     for info in attention_table():
         status = "available" if info.available else f"unavailable ({info.reason})"

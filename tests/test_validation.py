@@ -89,3 +89,20 @@ def test_toy_configurations_run():
         loss = model(torch.randint(0, 10, (2, 8)), return_type="loss")
         loss.backward()
         assert loss.isfinite() and all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_half_precision_model_stays_close_to_fp32(small_model, tokens, dtype):
+    """Softmax and LayerNorm statistics run in fp32, so a half model tracks the fp32 one."""
+    half = GPT(small_model.cfg).eval()
+    half.load_state_dict(small_model.state_dict())
+    half.to(dtype)
+    with torch.no_grad():
+        ref = small_model(tokens)
+        out = half(tokens)
+        _, cache = half.run_with_cache(tokens)
+    assert out.dtype == dtype
+    tol = 2e-2 if dtype == torch.bfloat16 else 2e-3
+    torch.testing.assert_close(out.float(), ref, atol=tol, rtol=tol)
+    torch.testing.assert_close(cache["pattern", 0].float().sum(-1), torch.ones(3, 4, 17), atol=tol, rtol=0)
+    assert half(tokens, return_type="loss").dtype == torch.float32  # the loss is computed in fp32

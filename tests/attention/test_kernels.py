@@ -17,7 +17,14 @@ from minigpt.attention import (
 from conftest import small_config
 
 KERNELS = [k for k in list_attention(available_only=True) if k != "naive"]
-TOL = {torch.float32: dict(atol=2e-5, rtol=1e-4), torch.bfloat16: dict(atol=2e-2, rtol=2e-2)}
+TOL = {
+    torch.float32: dict(atol=2e-5, rtol=1e-4),
+    torch.bfloat16: dict(atol=2e-2, rtol=2e-2),
+    torch.float16: dict(atol=3e-3, rtol=3e-3),
+}
+DTYPES = pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.bfloat16, torch.float16], ids=["fp32", "bf16", "fp16"]
+)
 
 
 def qkv(batch, heads, q_len, k_len, d_head, dtype, seed=0):
@@ -33,7 +40,7 @@ def test_the_three_required_kernels_are_registered():
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@DTYPES
 @pytest.mark.parametrize("causal", [True, False], ids=["causal", "full"])
 @pytest.mark.parametrize(
     "q_len,k_len", [(1, 1), (7, 7), (65, 65), (130, 130), (1, 29), (5, 71)],
@@ -80,7 +87,7 @@ def test_causal_mask_aligns_to_the_end_of_the_keys():
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@DTYPES
 def test_whole_model_on_kernel_with_and_without_kv_cache(kernel, dtype):
     model = GPT(small_config()).eval().to(dtype)
     tokens = torch.randint(0, 97, (2, 23), generator=torch.Generator().manual_seed(2))

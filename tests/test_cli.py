@@ -1,0 +1,30 @@
+"""The `minigpt` command and the main job."""
+
+from __future__ import annotations
+
+import torch
+
+from minigpt.cli import main
+from minigpt.demo import run_demo, stdlib_text
+
+
+def test_kernels_command_lists_every_kernel(capsys):
+    assert main(["kernels"]) == 0
+    out = capsys.readouterr().out
+    for name in ("naive", "sdpa", "online"):
+        assert name in out
+    assert "available" in out
+
+
+def test_demo_trains_and_generates_consistently(capsys):
+    result = run_demo(steps=40, new_tokens=16)
+    out = capsys.readouterr().out
+    assert result["same"] and "identical tokens: True" in out
+    assert result["losses"][-1] < result["losses"][0] - 1.0  # it learned something about bytes
+    assert "attention kernels:" in out and "sampled continuation" in out
+
+
+def test_stdlib_text_is_python_source():
+    text = stdlib_text(50_000)
+    assert len(text) >= 50_000 and "def " in text and "import " in text
+    assert torch.tensor(list(text.encode("utf-8"))).max() < 256
