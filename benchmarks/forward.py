@@ -61,6 +61,14 @@ def main() -> None:
             )
             print(f"        without the oneDNN GEMM path (F.linear): {row['plain_gemm_ms']:7.1f} ms "
                   f"(ratio {row['plain_gemm_ratio']:.3f})")
+    # What the hook points cost when nothing is attached: one identity module call each.
+    hook_points = list(ours.hook_dict.values())
+    x = torch.zeros(1)
+    calls = time_pair({"hooks": lambda: [hp(x) for hp in hook_points]}, repeats=50)["hooks"]
+    share = calls / (rows[0]["minigpt_ms"] / 1e3)
+    print(f"unused hook points: {len(hook_points)} calls cost {calls * 1e6:.0f} us per forward "
+          f"({100 * share:.3f} % of the 1x512 forward)")
+    rows.append({"unused_hook_us_per_forward": calls * 1e6, "share_of_forward": share})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

@@ -136,16 +136,11 @@ class HookedModule(nn.Module):
     def run_with_hooks(self, *args, fwd_hooks=(), bwd_hooks=(), **kwargs):
         """``self(*args, **kwargs)`` with the hooks attached for this call only.
 
-        Backward hooks fire when you call ``.backward()`` on the result; they
-        are removed when this call returns, so run the backward pass inside a
-        ``with model.hooks(bwd_hooks=...)`` block instead.
+        A backward hook is fastened to the activation's gradient during this
+        forward pass, so it fires when you later call ``.backward()`` on the
+        output (once per backward); later forward passes do not see it.
         """
-        if bwd_hooks:
-            raise ValueError(
-                "backward hooks outlive run_with_hooks's call; use "
-                "`with model.hooks(bwd_hooks=...): model(tokens).backward()` instead"
-            )
-        with self.hooks(fwd_hooks=fwd_hooks):
+        with self.hooks(fwd_hooks=fwd_hooks, bwd_hooks=bwd_hooks):
             return self(*args, **kwargs)
 
     def derived_activations(self, names: Iterable[str]) -> dict[str, tuple[str, Callable[[Tensor], Tensor]]]:

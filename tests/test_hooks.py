@@ -126,8 +126,15 @@ def test_hooks_context_manager_and_backward_hooks(small_model, tokens):
     with small_model.hooks(bwd_hooks=[("blocks.0.hook_resid_post", save)]):
         small_model(tokens, return_type="loss").backward()
     assert grads["blocks.0.hook_resid_post"].shape == (3, 17, 48)
-    with pytest.raises(ValueError, match="model.hooks"):
-        small_model.run_with_hooks(tokens, bwd_hooks=[("hook_embed", save)])
+    # run_with_hooks: the backward hook fires at the later .backward(), and only for that pass
+    grads.clear()
+    loss = small_model.run_with_hooks(tokens, return_type="loss", bwd_hooks=[("hook_embed", save)])
+    assert not grads
+    loss.backward()
+    assert grads["hook_embed"].shape == (3, 17, 48)
+    grads.clear()
+    small_model(tokens, return_type="loss").backward()
+    assert not grads
 
 
 def test_unknown_hook_name_suggests_the_closest(small_model, tokens):
