@@ -1,10 +1,9 @@
 """The one map between Hugging Face GPT-2 weights and minigpt's.
 
 GPT-2's linear layers are ``Conv1D`` modules whose weight is stored
-``[d_in, d_out]`` (the transpose of ``nn.Linear``), so ``x @ W`` needs no
-transpose and neither do ours. ``c_attn`` holds Q, K and V side by side:
-``[d_model, 3 * n_heads * d_head]``; splitting the last axis in three and then
-in heads gives ``[d_model, n_heads, d_head]``, which we expose as
+``[d_in, d_out]`` (the transpose of ``nn.Linear``). ``c_attn`` holds Q, K and V
+side by side: ``[d_model, 3 * n_heads * d_head]``; splitting its last axis in
+three and then in heads gives ``[d_model, n_heads, d_head]``, which we show as
 ``[n_heads, d_model, d_head]``.
 
 Two layouts exist in the wild: the hub's own ``gpt2`` files hold ``GPT2Model``
@@ -12,11 +11,16 @@ keys (``h.0.attn.c_attn.weight``, no ``lm_head``, plus the causal-mask buffers
 ``h.N.attn.bias``/``masked_bias`` in ``.bin`` files), while
 ``GPT2LMHeadModel.save_pretrained`` writes ``transformer.h.0...`` and
 ``lm_head.weight``. Both are read here.
+
+:func:`weight_table` is the whole map: for every Hugging Face tensor, its
+expected shape and the minigpt parameters it fills. The loader reads one
+tensor at a time through it, so loading needs no second copy of the model.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import einops
 import torch
@@ -24,7 +28,114 @@ from torch import Tensor
 
 from .config import GPTConfig
 
-_SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers, not weights
+SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers, not weights
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One Hugging Face tensor: its shape, and ``(our_name, transform)`` for each parameter it fills."""
+
+    shape: tuple[int, ...]
+    targets: tuple[tuple[str, Callable[[Tensor], Tensor]], ...]
+
+
+def _same(t: Tensor) -> Tensor:
+    return t
+
+
+def _qkv_weight(i: int, n_heads: int) -> Callable[[Tensor], Tensor]:
+    """Part ``i`` (0=Q, 1=K, 2=V) of ``c_attn.weight [d_model, 3*h*e]`` as ``[n_heads, d_model, d_head]``."""
+    return lambda w: einops.rearrange(
+        w.chunk(3, dim=-1)[i], "d_model (n_heads d_head) -> n_heads d_model d_head", n_heads=n_heads
+    )
+
+
+def _qkv_bias(i: int, n_heads: int) -> Callable[[Tensor], Tensor]:
+    return lambda b: einops.rearrange(b.chunk(3)[i], "(n_heads d_head) -> n_heads d_head", n_heads=n_heads)
+
+
+def weight_table(cfg: GPTConfig) -> dict[str, Entry]:
+    """Every ``GPT2Model`` key (no ``transformer.`` prefix) → its shape and our parameters."""
+    d, h, e, m, V = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.d_vocab
+    table = {
+        "wte.weight": Entry((V, d), (("embed.W_E", _same),)),
+        "wpe.weight": Entry((cfg.n_ctx, d), (("pos_embed.W_pos", _same),)),
+        "ln_f.weight": Entry((d,), (("ln_final.w", _same),)),
+        "ln_f.bias": Entry((d,), (("ln_final.b", _same),)),
+    }
+    for L in range(cfg.n_layers):
+        p, q = f"h.{L}.", f"blocks.{L}."
+        table.update({
+            p + "ln_1.weight": Entry((d,), ((q + "ln1.w", _same),)),
+            p + "ln_1.bias": Entry((d,), ((q + "ln1.b", _same),)),
+            p + "attn.c_attn.weight": Entry(  # Conv1D: [d_in, d_out]
+                (d, 3 * h * e), tuple((q + f"attn.W_{n}", _qkv_weight(i, h)) for i, n in enumerate("QKV"))
+            ),
+            p + "attn.c_attn.bias": Entry(
+                (3 * h * e,), tuple((q + f"attn.b_{n}", _qkv_bias(i, h)) for i, n in enumerate("QKV"))
+            ),
+            p + "attn.c_proj.weight": Entry(  # [n_heads*d_head, d_model] -> [n_heads, d_head, d_model]
+                (h * e, d), ((q + "attn.W_O", lambda w: w.reshape(h, e, d)),)
+            ),
+            p + "attn.c_proj.bias": Entry((d,), ((q + "attn.b_O", _same),)),
+            p + "ln_2.weight": Entry((d,), ((q + "ln2.w", _same),)),
+            p + "ln_2.bias": Entry((d,), ((q + "ln2.b", _same),)),
+            p + "mlp.c_fc.weight": Entry((d, m), ((q + "mlp.W_in", _same),)),  # Conv1D = our [d_model, d_mlp]
+            p + "mlp.c_fc.bias": Entry((m,), ((q + "mlp.b_in", _same),)),
+            p + "mlp.c_proj.weight": Entry((m, d), ((q + "mlp.W_out", _same),)),
+            p + "mlp.c_proj.bias": Entry((d,), ((q + "mlp.b_out", _same),)),
+        })
+    if not cfg.tie_embeddings:
+        table["lm_head.weight"] = Entry((V, d), (("unembed.W_U", lambda w: w.T),))  # nn.Linear: [d_vocab, d_model]
+    return table
+
+
+def canonical_key(key: str) -> str:
+    """``transformer.h.0.ln_1.weight`` and ``h.0.ln_1.weight`` name the same tensor."""
+    return key.removeprefix("transformer.")
+
+
+def check_keys(keys: Iterable[str], cfg: GPTConfig, source: str = "") -> dict[str, str]:
+    """Map table keys to the file's own keys; raise listing what is missing or unexpected."""
+    table = weight_table(cfg)
+    found: dict[str, str] = {}
+    unexpected = []
+    for key in keys:
+        canon = canonical_key(key)
+        if canon.endswith(SKIPPED_SUFFIXES) or (canon == "lm_head.weight" and cfg.tie_embeddings):
+            continue  # mask buffers; a tied lm_head is wte again
+        (found.__setitem__(canon, key) if canon in table else unexpected.append(key))
+    missing = sorted(set(table) - set(found))
+    if missing or unexpected:
+        raise WeightMismatchError(missing=missing, unexpected=sorted(unexpected), source=source)
+    return found
+
+
+@torch.no_grad()
+def load_hf_tensors(model, keys: Iterable[str], get: Callable[[str], Tensor], source: str = "") -> None:
+    """Fill ``model`` from Hugging Face tensors, read one at a time by ``get(key)``.
+
+    Every tensor's shape is checked against the config before anything is copied.
+    """
+    cfg = model.cfg
+    table = weight_table(cfg)
+    found = check_keys(list(keys), cfg, source)
+    params = dict(model.named_parameters())
+    for canon, key in found.items():
+        tensor = get(key)
+        entry = table[canon]
+        if tuple(tensor.shape) != entry.shape:
+            raise WeightMismatchError(misshapen=[(key, tuple(tensor.shape), entry.shape)], source=source)
+        if not (tensor.dtype.is_floating_point):
+            raise WeightMismatchError(misshapen=[(key, f"dtype {tensor.dtype}", "a floating-point tensor")], source=source)
+        for name, transform in entry.targets:
+            params[name].copy_(transform(tensor))
+        del tensor
+
+
+def load_hf_state_dict(model, hf_sd: dict[str, Tensor], source: str = "") -> None:
+    """Copy a Hugging Face GPT-2 state dict (either layout) into ``model``."""
+    load_hf_tensors(model, hf_sd.keys(), hf_sd.__getitem__, source)
 
 
 def config_from_hf(hf: dict, name: str = "custom") -> GPTConfig:
@@ -38,6 +149,9 @@ def config_from_hf(hf: dict, name: str = "custom") -> GPTConfig:
     for key, ok in unsupported.items():
         if hf.get(key, ok) != ok:
             raise ValueError(f"config.json sets {key}={hf[key]!r}, which minigpt does not implement")
+    missing = [k for k in ("n_layer", "n_embd", "n_head", "vocab_size", "n_positions") if k not in hf]
+    if missing:
+        raise ValueError(f"config.json lacks {missing}: is it a GPT-2 config (model_type 'gpt2')?")
     act = hf.get("activation_function", "gelu_new")
     act = {"gelu_pytorch_tanh": "gelu_new", "gelu_fast": "gelu_new"}.get(act, act)
     return GPTConfig(
@@ -58,12 +172,16 @@ def config_from_hf(hf: dict, name: str = "custom") -> GPTConfig:
 def config_to_hf(cfg: GPTConfig) -> dict:
     """The ``config.json`` of a Hugging Face ``GPT2LMHeadModel`` with ``cfg``'s geometry."""
     if cfg.attn_only or cfg.normalization_type != "LN" or not cfg.positional_embedding:
-        raise ValueError("only GPT-2-shaped models (MLPs, LayerNorm, learned positions) export to HF")
+        raise ValueError(
+            "only GPT-2-shaped models (MLPs, LayerNorm with weights, learned positions) export to "
+            f"Hugging Face's GPT2LMHeadModel; this one has attn_only={cfg.attn_only}, "
+            f"normalization_type={cfg.normalization_type!r}, positional_embedding={cfg.positional_embedding}"
+        )
     if cfg.d_head * cfg.n_heads != cfg.d_model or cfg.unembed_bias:
-        raise ValueError("HF GPT-2 needs d_head * n_heads == d_model and no unembedding bias")
+        raise ValueError("Hugging Face GPT-2 needs d_head * n_heads == d_model and no unembedding bias")
     if abs(cfg.attn_scale - cfg.d_head**0.5) > 1e-9:
-        raise ValueError("HF GPT-2 scales attention scores by 1/sqrt(d_head) only")
-    act = {"gelu_new": "gelu_new", "gelu": "gelu", "relu": "relu", "silu": "silu"}[cfg.act_fn]
+        raise ValueError("Hugging Face GPT-2 scales attention scores by 1/sqrt(d_head) only")
+    eos = cfg.eos_token_id if cfg.eos_token_id is not None else cfg.d_vocab - 1
     return {
         "architectures": ["GPT2LMHeadModel"],
         "model_type": "gpt2",
@@ -73,83 +191,15 @@ def config_to_hf(cfg: GPTConfig) -> dict:
         "n_inner": cfg.d_mlp,
         "vocab_size": cfg.d_vocab,
         "n_positions": cfg.n_ctx,
-        "activation_function": act,
+        "activation_function": cfg.act_fn,
         "layer_norm_epsilon": cfg.layer_norm_eps,
         "tie_word_embeddings": cfg.tie_embeddings,
-        "bos_token_id": cfg.eos_token_id if cfg.eos_token_id is not None else cfg.d_vocab - 1,
-        "eos_token_id": cfg.eos_token_id if cfg.eos_token_id is not None else cfg.d_vocab - 1,
+        "bos_token_id": eos,
+        "eos_token_id": eos,
         "resid_pdrop": 0.0,
         "embd_pdrop": 0.0,
         "attn_pdrop": 0.0,
     }
-
-
-def strip_prefix(hf_sd: dict[str, Tensor]) -> dict[str, Tensor]:
-    """``GPT2Model`` keys from either layout; mask buffers dropped."""
-    out = {}
-    for key, value in hf_sd.items():
-        if key.endswith(_SKIPPED_SUFFIXES):
-            continue
-        out[key.removeprefix("transformer.")] = value
-    return out
-
-
-def _split_qkv(w: Tensor, cfg: GPTConfig) -> Iterator[Tensor]:
-    """``c_attn.weight [d_model, 3 h e]`` → three ``[n_heads, d_model, d_head]`` views."""
-    for part in w.chunk(3, dim=-1):
-        yield einops.rearrange(part, "d_model (n_heads d_head) -> n_heads d_model d_head", n_heads=cfg.n_heads)
-
-
-def hf_to_minigpt(hf_sd: dict[str, Tensor], cfg: GPTConfig) -> dict[str, Tensor]:
-    """Hugging Face GPT-2 state dict (either layout) → minigpt names, shapes unchecked (see ``expected_shapes``)."""
-    sd = strip_prefix(hf_sd)
-    h, e = cfg.n_heads, cfg.d_head
-    out: dict[str, Tensor] = {}
-
-    def take(key: str) -> Tensor:
-        if key not in sd:
-            raise KeyError(key)
-        return sd.pop(key)
-
-    missing: list[str] = []
-
-    def get(key: str) -> Tensor | None:
-        try:
-            return take(key)
-        except KeyError:
-            missing.append(key)
-            return None
-
-    out["embed.W_E"] = get("wte.weight")
-    out["pos_embed.W_pos"] = get("wpe.weight")
-    for L in range(cfg.n_layers):
-        p, q = f"h.{L}.", f"blocks.{L}."
-        out[q + "ln1.w"], out[q + "ln1.b"] = get(p + "ln_1.weight"), get(p + "ln_1.bias")
-        w_qkv, b_qkv = get(p + "attn.c_attn.weight"), get(p + "attn.c_attn.bias")
-        if w_qkv is not None and w_qkv.ndim == 2 and w_qkv.shape[1] == 3 * h * e:
-            out[q + "attn.W_Q"], out[q + "attn.W_K"], out[q + "attn.W_V"] = _split_qkv(w_qkv, cfg)
-        else:
-            out[q + "attn.W_QKV (from c_attn.weight)"] = w_qkv
-        if b_qkv is not None and b_qkv.numel() == 3 * h * e:
-            for name, part in zip("QKV", b_qkv.chunk(3)):
-                out[q + f"attn.b_{name}"] = part.reshape(h, e)
-        else:
-            out[q + "attn.b_QKV (from c_attn.bias)"] = b_qkv
-        w_o = get(p + "attn.c_proj.weight")
-        out[q + "attn.W_O"] = w_o.reshape(h, e, -1) if w_o is not None and w_o.numel() % (h * e) == 0 else w_o
-        out[q + "attn.b_O"] = get(p + "attn.c_proj.bias")
-        out[q + "ln2.w"], out[q + "ln2.b"] = get(p + "ln_2.weight"), get(p + "ln_2.bias")
-        out[q + "mlp.W_in"], out[q + "mlp.b_in"] = get(p + "mlp.c_fc.weight"), get(p + "mlp.c_fc.bias")
-        out[q + "mlp.W_out"], out[q + "mlp.b_out"] = get(p + "mlp.c_proj.weight"), get(p + "mlp.c_proj.bias")
-    out["ln_final.w"], out["ln_final.b"] = get("ln_f.weight"), get("ln_f.bias")
-    lm_head = sd.pop("lm_head.weight", None)
-    if not cfg.tie_embeddings:
-        if lm_head is None:
-            missing.append("lm_head.weight")
-        out["unembed.W_U"] = lm_head.T if lm_head is not None else None
-    if missing or sd:
-        raise WeightMismatchError(missing=missing, unexpected=sorted(sd))
-    return out
 
 
 def minigpt_to_hf(sd: dict[str, Tensor], cfg: GPTConfig) -> dict[str, Tensor]:
@@ -194,28 +244,4 @@ class WeightMismatchError(ValueError):
 
 
 def _head(items: list[str], n: int = 6) -> str:
-    return ", ".join(items[:n]) + (f", ... ({len(items) - n} more)" if len(items) > n else "")
-
-
-@torch.no_grad()
-def load_hf_state_dict(model, hf_sd: dict[str, Tensor], source: str = "") -> None:
-    """Copy a Hugging Face GPT-2 state dict into ``model``, one shape assert per tensor."""
-    try:
-        ours = hf_to_minigpt(hf_sd, model.cfg)
-    except WeightMismatchError as err:
-        raise WeightMismatchError(err.missing, err.unexpected, source=source) from None
-    params = dict(model.named_parameters())
-    misshapen = []
-    for name, value in ours.items():
-        target = params.get(name)
-        if target is None or value is None or target.shape != value.shape:
-            want = tuple(target.shape) if target is not None else "(no such parameter)"
-            got = tuple(value.shape) if value is not None else None
-            misshapen.append((name, got, want))
-    if misshapen:
-        raise WeightMismatchError(misshapen=misshapen, source=source)
-    unloaded = set(params) - set(ours)
-    if unloaded:
-        raise WeightMismatchError(missing=sorted(unloaded), source=source)
-    for name, value in ours.items():
-        params[name].copy_(value)
+    return ", ".join(map(str, items[:n])) + (f", ... ({len(items) - n} more)" if len(items) > n else "")

@@ -25,6 +25,7 @@ from .components.block import make_norm
 from .config import GPTConfig
 from .hooks import HookedModule, HookPoint
 from .kv_cache import KVCache
+from .text import TextMixin
 from .validation import check_tokens
 
 RETURN_TYPES = ("logits", "loss", "both", None)
@@ -32,8 +33,8 @@ RETURN_TYPES = ("logits", "loss", "both", None)
 __all__ = ["GPT", "Attention", "Block", "Embed", "LayerNorm", "MLP", "PosEmbed", "Unembed"]
 
 
-class GPT(HookedModule):
-    def __init__(self, cfg: GPTConfig, attention: str = "sdpa") -> None:
+class GPT(HookedModule, TextMixin):
+    def __init__(self, cfg: GPTConfig, attention: str = "sdpa", *, init: bool = True) -> None:
         super().__init__()
         if not isinstance(cfg, GPTConfig):
             raise TypeError(f"GPT needs a GPTConfig, got {type(cfg).__name__}; try GPTConfig.from_name('gpt2')")
@@ -49,8 +50,28 @@ class GPT(HookedModule):
         self.unembed = Unembed(cfg, self.embed)
         self.attention = attention
         self.tokenizer = None
-        self.init_weights(cfg.seed)
+        if init:  # init=False leaves the weights unset, for a loader that fills them all
+            self.init_weights(cfg.seed)
         self.setup_hooks()
+
+    # -- pretrained weights (see minigpt.pretrained) --------------------------------------
+    @classmethod
+    def from_pretrained(cls, name_or_path, **kwargs) -> "GPT":
+        """``gpt2`` ... ``gpt2-xl``, ``distilgpt2``, a Hugging Face folder or a ``.safetensors`` file.
+
+        Keyword arguments: ``dtype``, ``device``, ``attention``, ``cache_dir`` and the
+        weight-processing flags ``fold_ln``, ``center_writing_weights``,
+        ``center_unembed``, ``fold_value_biases`` (all off: raw weights).
+        """
+        from .pretrained import from_pretrained
+
+        return from_pretrained(name_or_path, **kwargs)
+
+    def save_pretrained(self, folder) -> None:
+        """Write a folder that ``transformers.GPT2LMHeadModel.from_pretrained`` loads to the same logits."""
+        from .pretrained import save_pretrained
+
+        save_pretrained(self, folder)
 
     # -- parameters ----------------------------------------------------------------------
     @torch.no_grad()
@@ -141,6 +162,8 @@ class GPT(HookedModule):
     ):
         """``tokens: [batch pos]`` (or ``[pos]``, treated as a batch of one) → logits ``[batch pos d_vocab]``.
 
+        Text is accepted too and goes through :meth:`to_tokens` (a BOS token first).
+
         ``return_type``: ``"logits"``, ``"loss"`` (mean next-token cross-entropy,
         or ``[batch pos-1]`` with ``loss_per_token``), ``"both"`` or ``None``.
         With a ``kv_cache`` the tokens continue the cached positions.
@@ -148,6 +171,8 @@ class GPT(HookedModule):
         if return_type not in RETURN_TYPES:
             raise ValueError(f"return_type must be one of {RETURN_TYPES}, got {return_type!r}")
         past = kv_cache.pos if kv_cache is not None else 0
+        if isinstance(tokens, str) or (isinstance(tokens, list) and tokens and isinstance(tokens[0], str)):
+            tokens = self.to_tokens(tokens)
         tokens = check_tokens(tokens, self.cfg, past=past, device=self.device)
         if kv_cache is not None:
             kv_cache.check_room(*tokens.shape)

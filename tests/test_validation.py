@@ -19,7 +19,7 @@ from minigpt import GPT, GPTConfig
         (torch.tensor([[-1, 2]]), ValueError, "token id -1"),
         (torch.zeros(1, 41, dtype=torch.long), ValueError, "n_ctx=40.*last 40 tokens"),
         (torch.zeros(1, 0, dtype=torch.long), ValueError, "empty"),
-        ("hello", TypeError, "to_tokens"),
+        ("hello", ValueError, "no tokenizer"),
     ],
     ids=["float", "bool", "rank3", "rank0", "id>=vocab", "negative", "too-long", "empty", "text"],
 )
