@@ -19,7 +19,7 @@ import difflib
 from dataclasses import dataclass, field
 
 ACT_FNS = ("gelu_new", "gelu", "relu", "silu")
-NORMS = ("LN", None)
+NORMS = ("LN", "LNPre", None)  # LNPre: LayerNorm without weights (see processing.fold_ln)
 
 # The Hugging Face GPT-2 family: (n_layers, d_model, n_heads).
 _GPT2_FAMILY = {
@@ -134,6 +134,6 @@ class GPTConfig:
         d, h, e = self.d_model, self.n_heads, self.d_head
         attn = 3 * (h * d * e + h * e) + h * e * d + d
         mlp = 0 if self.attn_only else 2 * d * self.d_mlp + self.d_mlp + d
-        ln = 0 if self.normalization_type is None else (2 if self.attn_only else 4) * d
-        ln_final = 0 if self.normalization_type is None else 2 * d
+        ln = 0 if self.normalization_type != "LN" else (2 if self.attn_only else 4) * d  # LNPre: no weights
+        ln_final = 0 if self.normalization_type != "LN" else 2 * d
         return self.n_layers * (attn + mlp + ln) + ln_final

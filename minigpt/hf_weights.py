@@ -112,18 +112,26 @@ def check_keys(keys: Iterable[str], cfg: GPTConfig, source: str = "") -> dict[st
 
 
 @torch.no_grad()
-def load_hf_tensors(model, keys: Iterable[str], get: Callable[[str], Tensor], source: str = "") -> None:
-    """Fill ``model`` from Hugging Face tensors, read one at a time by ``get(key)``.
+def load_hf_tensors(model, tensors, source: str = "") -> None:
+    """Fill ``model`` from Hugging Face tensors, read one at a time (``tensors``: a ``TensorSource``).
 
-    Every tensor's shape is checked against the config before anything is copied.
+    Every tensor's shape is checked against the config before it is copied. A tensor that
+    goes to one parameter unchanged is read straight into that parameter's memory when the
+    source can do so.
     """
     cfg = model.cfg
     table = weight_table(cfg)
-    found = check_keys(list(keys), cfg, source)
+    found = check_keys(list(tensors.keys), cfg, source)
     params = dict(model.named_parameters())
+    filled = {name for entry in table.values() for name, _ in entry.targets}
+    if set(params) != filled:
+        raise WeightMismatchError(missing=sorted(set(params) - filled), source=f"{source} (the model's own parameters)")
     for canon, key in found.items():
-        tensor = get(key)
         entry = table[canon]
+        (name, transform), *rest = entry.targets
+        if not rest and transform is _same and tensors.read_into(key, params[name]):
+            continue
+        tensor = tensors.get(key)
         if tuple(tensor.shape) != entry.shape:
             raise WeightMismatchError(misshapen=[(key, tuple(tensor.shape), entry.shape)], source=source)
         if not (tensor.dtype.is_floating_point):
@@ -135,7 +143,9 @@ def load_hf_tensors(model, keys: Iterable[str], get: Callable[[str], Tensor], so
 
 def load_hf_state_dict(model, hf_sd: dict[str, Tensor], source: str = "") -> None:
     """Copy a Hugging Face GPT-2 state dict (either layout) into ``model``."""
-    load_hf_tensors(model, hf_sd.keys(), hf_sd.__getitem__, source)
+    from .checkpoint_files import TensorSource
+
+    load_hf_tensors(model, TensorSource(list(hf_sd), hf_sd.__getitem__), source)
 
 
 def config_from_hf(hf: dict, name: str = "custom") -> GPTConfig:

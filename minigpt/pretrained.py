@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 
 from .config import GPTConfig
+from .checkpoint_files import WEIGHT_FILES, CheckpointError, open_weights
 from .hf_weights import config_from_hf, config_to_hf, load_hf_tensors, minigpt_to_hf
 
 HUB_NAMES = {
@@ -35,11 +36,7 @@ HUB_NAMES = {
     "gpt2-xl": "openai-community/gpt2-xl",
     "distilgpt2": "distilbert/distilgpt2",
 }
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be found or read; the message says where and why."""
 
 
 # -- finding the files -----------------------------------------------------------------------
@@ -125,78 +122,6 @@ def resolve(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | None
     )
 
 
-# -- reading the files -----------------------------------------------------------------------
-TensorSource = tuple[list[str], Callable[[str], torch.Tensor]]  # (keys, get(key))
-
-
-def _open_safetensors(file: Path) -> TensorSource:
-    from safetensors import safe_open
-
-    try:
-        handle = safe_open(str(file), framework="pt", device="cpu")
-        keys = list(handle.keys())
-    except Exception as exc:
-        size = file.stat().st_size if file.exists() else 0
-        raise CheckpointError(
-            f"{file} is not a readable safetensors file ({size} bytes; {exc}). It may be truncated "
-            "or corrupt: download or save it again."
-        ) from None
-
-    def get(key: str) -> torch.Tensor:
-        try:
-            return handle.get_tensor(key)
-        except Exception as exc:
-            raise CheckpointError(f"{file}: cannot read tensor {key!r} ({exc}); the file may be truncated") from None
-
-    return keys, get
-
-
-def _open_bin(file: Path) -> TensorSource:
-    try:
-        sd = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{file} could not be read as a PyTorch weights file with weights_only=True ({first}). "
-            "minigpt never unpickles arbitrary objects; re-save the weights with torch.save(state_dict) "
-            "or as safetensors."
-        ) from None
-    if not isinstance(sd, dict):
-        raise CheckpointError(f"{file} holds a {type(sd).__name__}, not a dict of tensors (a state_dict)")
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{file} holds non-tensor values under {bad[:5]}: it is not a state_dict of weights")
-    return list(sd), sd.__getitem__
-
-
-def _open_index(index: Path, open_shard: Callable[[Path], TensorSource]) -> TensorSource:
-    try:
-        weight_map: dict[str, str] = json.loads(index.read_text())["weight_map"]
-    except Exception as exc:
-        raise CheckpointError(f"{index} is not a valid shard index ({exc})") from None
-    shards: dict[str, TensorSource] = {}
-    for shard in sorted(set(weight_map.values())):
-        if not (index.parent / shard).is_file():
-            raise CheckpointError(f"{index} lists the shard {shard}, which is missing from {index.parent}")
-        shards[shard] = open_shard(index.parent / shard)
-    return list(weight_map), lambda key: shards[weight_map[key]][1](key)
-
-
-def open_weights(path: Path) -> tuple[Path, TensorSource]:
-    """The weight file found at ``path`` (a folder or a .safetensors file) and its tensors."""
-    if path.is_file():
-        return path, _open_safetensors(path)
-    for fname, opener in (
-        ("model.safetensors", _open_safetensors),
-        ("model.safetensors.index.json", lambda f: _open_index(f, _open_safetensors)),
-        ("pytorch_model.bin", _open_bin),
-        ("pytorch_model.bin.index.json", lambda f: _open_index(f, _open_bin)),
-    ):
-        if (path / fname).is_file():
-            return path / fname, opener(path / fname)
-    raise CheckpointError(f"{path} holds none of the weight files {', '.join(WEIGHT_FILES)}")
-
-
 def read_config(path: Path, name: str = "custom") -> GPTConfig:
     folder = path if path.is_dir() else path.parent
     file = folder / "config.json"
@@ -231,19 +156,16 @@ def from_pretrained(
     :mod:`minigpt.processing`); each leaves the log-probs unchanged.
     """
     from .model import GPT
-    from .tokenizer import get_tokenizer
 
     path = resolve(name_or_path, cache_dir)
     name = str(name_or_path) if str(name_or_path) in HUB_NAMES else path.name
     cfg = read_config(path, name=name)
-    file, (keys, get) = open_weights(path)
+    file, tensors = open_weights(path)
     with torch.device("meta"):
         model = GPT(cfg, attention=attention, init=False)
     model = model.to(dtype=dtype or torch.float32).to_empty(device=device or "cpu")
-    load_hf_tensors(model, keys, get, source=str(file))
-    model.eval()
-    if cfg.d_vocab == 50257:
-        model.tokenizer = get_tokenizer("gpt2")
+    load_hf_tensors(model, tensors, source=str(file))
+    model.eval()  # GPT-2's tokenizer is attached on first use (see minigpt.text)
     if fold_ln or center_writing_weights or center_unembed or fold_value_biases:
         from .processing import process_weights
 

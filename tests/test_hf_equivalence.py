@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import hf_twin
+from helpers import hf_twin
 from minigpt.hf_weights import minigpt_to_hf
 
 GEOMETRIES = {

@@ -9,7 +9,7 @@ import torch
 
 from minigpt import GPT
 from minigpt.pretrained import CheckpointError
-from conftest import hf_twin
+from helpers import hf_twin
 
 transformers = pytest.importorskip("transformers")
 
@@ -93,7 +93,7 @@ def test_save_pretrained_round_trip(tmp_path, geometry):
 
 
 def test_models_that_hf_cannot_hold_are_refused(tmp_path):
-    from conftest import small_config
+    from helpers import small_config
 
     with pytest.raises(ValueError, match="attn_only=True"):
         GPT(small_config(attn_only=True)).save_pretrained(tmp_path)
@@ -214,3 +214,16 @@ def test_missing_pieces(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         GPT.from_pretrained(tmp_path)
+
+
+def test_from_pretrained_with_weight_processing(saved):
+    raw = GPT.from_pretrained(saved)
+    processed = GPT.from_pretrained(
+        saved, fold_ln=True, center_writing_weights=True, center_unembed=True, fold_value_biases=True
+    )
+    assert processed.cfg.normalization_type == "LNPre" and raw.cfg.normalization_type == "LN"
+    tokens = torch.randint(0, 500, (2, 30), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            processed(tokens).log_softmax(-1), raw(tokens).log_softmax(-1), atol=1e-4, rtol=0
+        )

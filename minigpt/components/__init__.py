@@ -3,7 +3,7 @@
 from .attention import Attention
 from .block import Block
 from .embed import Embed, PosEmbed, Unembed
-from .layer_norm import LayerNorm
+from .layer_norm import LayerNorm, LayerNormPre
 from .mlp import MLP
 
-__all__ = ["Attention", "Block", "Embed", "LayerNorm", "MLP", "PosEmbed", "Unembed"]
+__all__ = ["Attention", "Block", "Embed", "LayerNorm", "LayerNormPre", "MLP", "PosEmbed", "Unembed"]

@@ -7,12 +7,17 @@ from torch import Tensor, nn
 from ..config import GPTConfig
 from ..hooks import HookPoint
 from .attention import Attention
-from .layer_norm import LayerNorm
+from .layer_norm import LayerNorm, LayerNormPre
 from .mlp import MLP
 
 
 def make_norm(cfg: GPTConfig) -> nn.Module:
-    return LayerNorm(cfg.d_model, cfg.layer_norm_eps) if cfg.normalization_type == "LN" else nn.Identity()
+    """The LayerNorm ``cfg.normalization_type`` names: ``"LN"``, ``"LNPre"`` (no weights) or ``None`` (identity)."""
+    if cfg.normalization_type == "LN":
+        return LayerNorm(cfg.d_model, cfg.layer_norm_eps)
+    if cfg.normalization_type == "LNPre":
+        return LayerNormPre(cfg.d_model, cfg.layer_norm_eps)
+    return nn.Identity()
 
 
 class Block(nn.Module):

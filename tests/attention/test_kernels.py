@@ -14,7 +14,7 @@ from minigpt.attention import (
     register_attention,
     unregister_attention,
 )
-from conftest import small_config
+from helpers import small_config
 
 KERNELS = [k for k in list_attention(available_only=True) if k != "naive"]
 TOL = {
