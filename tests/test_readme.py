@@ -1,0 +1,20 @@
+"""The README's Python examples run as written, in order (those that need no downloaded weights)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_examples_run_in_order():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    runnable = [b for b in blocks if "from_pretrained(" not in b]  # those need GPT-2's weights cached
+    assert len(runnable) >= 2
+    namespace: dict = {}
+    for i, code in enumerate(runnable):
+        exec(compile(code, f"README.md example {i}", "exec"), namespace)
+    assert "mine" in namespace["list_attention"]()
+    namespace["unregister_attention"] = __import__("minigpt.attention", fromlist=["x"]).unregister_attention
+    namespace["unregister_attention"]("mine")
