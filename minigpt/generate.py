@@ -65,7 +65,7 @@ def generate(
     model,
     tokens,
     max_new_tokens: int = 20,
-    temperature: float = 1.0,
+    temperature: float = 0.0,
     top_k: int | None = None,
     top_p: float | None = None,
     use_kv_cache: bool = True,
@@ -75,6 +75,9 @@ def generate(
     verbose: bool = False,
 ) -> Tensor:
     """Continue ``tokens: [batch pos]`` (equal-length prompts) by ``max_new_tokens``.
+
+    ``temperature=0`` (the default) is greedy decoding; above 0 it samples, after
+    ``top_k`` and ``top_p`` filtering, reproducibly for a given ``seed``.
 
     Returns ``[batch pos + new]``. A sequence that produced the end-of-text
     token is padded with it afterwards; generation stops when all have.
