@@ -1,0 +1,131 @@
+"""``check(exercise_id, fn)``: instant, in-process feedback in a notebook.
+
+>>> from minigpt.grading import check
+>>> from solutions.ch01_transformer import layer_norm
+>>> check("ch01.layer_norm", layer_norm).status
+'pass'
+
+The result shows as HTML in Jupyter and as text elsewhere. ``minigpt grade``
+uses the same comparisons, but runs the learner's code in a sandboxed process.
+"""
+
+from __future__ import annotations
+
+import html
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .compare import Verdict, compare, compare_sample_rows
+from .reference import reference
+from .registry import Case, Exercise, get_exercise
+
+STATUSES = ("pass", "fail", "not_implemented", "error", "timeout", "memory", "crash")
+
+
+@dataclass
+class CheckResult:
+    id: str
+    status: str  # one of STATUSES
+    score: float
+    max_score: float
+    message: str
+    diagnosis: str | None = None
+    hints: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        mark = {"pass": "PASS", "fail": "FAIL", "not_implemented": "TODO"}.get(self.status, self.status.upper())
+        lines = [f"[{mark}] {self.id}: {self.message}"]
+        if self.diagnosis:
+            lines.append(f"  likely mistake: {self.diagnosis}")
+        if self.status != "pass" and self.hints:
+            lines.append(f"  hint: {self.hints[0]}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        color = {"pass": "#1a7f37", "not_implemented": "#9a6700"}.get(self.status, "#cf222e")
+        parts = [f'<div style="border-left:4px solid {color};padding:4px 10px;font-family:sans-serif">',
+                 f'<b style="color:{color}">{html.escape(self.status.upper())}</b> <code>{html.escape(self.id)}</code>'
+                 f" ({self.score:g}/{self.max_score:g}): {html.escape(self.message)}"]
+        if self.diagnosis:
+            parts.append(f"<br><b>Likely mistake:</b> {html.escape(self.diagnosis)}")
+        if self.status != "pass" and self.hints:
+            parts.append(f"<details><summary>Hint</summary>{html.escape(self.hints[0])}</details>")
+        return "".join(parts) + "</div>"
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "status": self.status, "score": self.score, "max_score": self.max_score,
+                "message": self.message + (f" Likely mistake: {self.diagnosis}" if self.diagnosis else "")}
+
+
+def call(ex: Exercise, impl: Any, case: Case) -> Any:
+    """Run ``impl`` (a function, or a class for module exercises) on one case."""
+    kwargs = dict(case)
+    if ex.kind == "module":
+        from ..config import GPTConfig
+
+        cfg, state_dict = GPTConfig(**kwargs.pop("cfg")), kwargs.pop("state_dict")
+        module = impl(cfg)
+        module.load_state_dict(state_dict)
+        with torch.no_grad():
+            return module(**kwargs)
+    if ex.kind == "sampler" and "seed" in kwargs:  # a generator is not data: the case carries its seed
+        kwargs["generator"] = torch.Generator().manual_seed(kwargs.pop("seed"))
+    with torch.no_grad():
+        return impl(**kwargs)
+
+
+def judge(ex: Exercise, case: Case, expected: Any, got: Any) -> Verdict:
+    if ex.kind == "sampler":  # expected: the probability table [batch d_vocab]; got: samples [batch]
+        return compare_sample_rows(expected, got)
+    return compare(expected, got, atol=ex.atol, rtol=ex.rtol)
+
+
+def expected_outputs(ex: Exercise, cases: list[Case]) -> list[Any]:
+    ref = ex.expected_fn or reference(ex)
+    return [call(ex, ref, case) for case in cases]
+
+
+def diagnose(ex: Exercise, cases: list[Case], outputs: list[Any]) -> str | None:
+    """The known mistake whose outputs equal the learner's on every case, if any."""
+    for mutant in ex.mutants:
+        try:
+            wrong = mutant.expected_fn or mutant.fn
+            if all(judge(ex, c, call(ex, wrong, c), o).passed for c, o in zip(cases, outputs)):
+                return mutant.diagnosis
+        except Exception:
+            continue
+    return None
+
+
+def grade_outputs(ex: Exercise, cases: list[Case], outputs: list[Any]) -> CheckResult:
+    """Compare outputs (already computed, e.g. by a sandbox) with the reference's."""
+    expected = expected_outputs(ex, cases)
+    for i, (case, exp, got) in enumerate(zip(cases, expected, outputs)):
+        verdict = judge(ex, case, exp, got)
+        if not verdict.passed:
+            where = f"case {i + 1} of {len(cases)}: " if len(cases) > 1 else ""
+            return CheckResult(ex.id, "fail", 0.0, ex.points, where + verdict.message,
+                               diagnose(ex, cases, outputs), ex.hints)
+    return CheckResult(ex.id, "pass", ex.points, ex.points, f"all {len(cases)} cases match the reference")
+
+
+def check(exercise_id: str, impl: Callable[..., Any]) -> CheckResult:
+    """Run ``impl`` on the exercise's seeded cases, in this process, and say what is wrong if anything."""
+    ex = get_exercise(exercise_id)
+    outputs = []
+    for case in ex.make_cases():
+        try:
+            outputs.append(call(ex, impl, case))
+        except NotImplementedError:
+            return CheckResult(ex.id, "not_implemented", 0.0, ex.points, "not implemented yet", None, ex.hints)
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            return CheckResult(ex.id, "error", 0.0, ex.points,
+                               f"raised {type(exc).__name__}: {exc} (line {frame.lineno} of {frame.filename})",
+                               None, ex.hints)
+    return grade_outputs(ex, ex.make_cases(), outputs)  # fresh cases: impl may have changed its inputs in place

@@ -1,0 +1,338 @@
+"""Grading one exercise in a separate, confined process, and deciding the result in this one.
+
+>>> from minigpt.grading.sandbox import Limits
+>>> Limits().memory_mb, Limits().max_output_bytes
+(1024, 1048576)
+
+What runs where:
+
+- **here** (trusted): make the seeded cases, write them as data into a private
+  job directory with a copy of the student's files and the *source* of the
+  reference versions of the exercise's dependencies; start the child; watch its
+  wall time, resident memory and output; kill it and everything it started;
+  read back its outputs as plain tensors and numbers (never a pickle); compare
+  them with the reference and diagnose (:func:`minigpt.grading.check.grade_outputs`).
+- **there** (``minigpt/grading/_child.py``, forked from a fork server that has
+  imported torch, or spawned as ``python -I _child.py JOB_DIR``; untrusted once
+  the student's code is imported): import the student's file with ``solutions``
+  and ``minigpt.grading`` blocked, run it on the cases, write the outputs. It
+  cannot fake a pass: whatever it monkeypatches, prints or exits with, a pass
+  needs the right numbers in the outputs file, checked here.
+
+The limits: a wall-clock ``timeout_s`` counted from the moment the student's
+code starts (Python and torch start-up is not charged to the student),
+``RLIMIT_CPU`` as a backstop, ``memory_mb`` on top of what Python and torch
+take (an ``RLIMIT_AS`` set in the child, and the resident memory of the whole
+process tree polled from here), a cap on printed bytes, and ``RLIMIT_FSIZE``.
+Where the kernel has Landlock, the child can only write inside its job
+directory, open no TCP connection and signal no process outside its own tree.
+Everything the child starts is killed when it ends: its session, its
+descendants, and any process carrying its environment marker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint_files import CheckpointError, open_safetensors
+from . import _child
+from .check import CheckResult, grade_outputs
+from .processes import ChildRun, child_env, supervise
+from .reference import dependency_source
+from .registry import Case, Exercise
+
+BLOCKED = ["solutions", "minigpt.grading"]
+MEMORY_WORDS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "out of memory", "bad_alloc")
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float | None = None  # None: the exercise's own ``timeout_s``
+    memory_mb: int = 1024  # on top of Python + torch (~250 MB resident)
+    keep_output_bytes: int = 64 * 1024  # printed bytes kept (for messages)
+    max_output_bytes: int = 1 << 20  # printing more than this kills the child
+    startup_s: float = 120.0  # to import torch before the student's code runs (a cold disk is slow)
+    threads: int = 1  # torch threads in the child
+    landlock: bool = True  # confine writes, TCP and signals where the kernel allows
+    fork_server: bool = True  # fork children from a process that has imported torch (else spawn each)
+
+
+# ---------------------------------------------------------------- the job directory
+
+
+def copy_submission(folder: Path, work: Path, max_file: int = 5 << 20, max_total: int = 20 << 20) -> None:
+    """Copy the folder's top-level ``.py`` files (regular files only, size-capped) into ``work``."""
+    total = 0
+    for src in sorted(folder.iterdir()):
+        if src.suffix != ".py" or src.is_symlink() or not src.is_file():
+            continue
+        size = src.stat().st_size
+        total += size
+        if size > max_file or total > max_total:
+            continue
+        shutil.copyfile(src, work / src.name)
+
+
+def prepare_job(ex: Exercise, folder: Path, cases: list[Case], limits: Limits, timeout: float,
+                root: str | None = None) -> Path:
+    job = Path(tempfile.mkdtemp(prefix=f"minigpt-grade-{ex.id}-", dir=root))
+    try:
+        _fill_job(job, ex, folder, cases, limits, timeout)
+    except BaseException:
+        remove_job(job)
+        raise
+    return job
+
+
+def _fill_job(job: Path, ex: Exercise, folder: Path, cases: list[Case], limits: Limits, timeout: float) -> None:
+    for sub in ("work", "out", "tmp"):
+        (job / sub).mkdir()
+    copy_submission(folder, job / "work")
+    tensors: dict = {}
+    trees = [_child.encode(dict(case), tensors, strict=True) for case in cases]
+    with open(job / "cases.safetensors", "wb") as f:
+        _child.write_tensors(f, tensors)
+    (job / "cases.json").write_text(json.dumps(trees))
+    (job / "deps.py").write_text(dependency_source(ex))
+    memory = limits.memory_mb << 20
+    (job / "job.json").write_text(json.dumps({
+        "file": ex.file, "module": Path(ex.file).stem, "name": ex.name, "kind": ex.kind,
+        "n_cases": len(cases), "blocked": BLOCKED, "threads": limits.threads, "landlock": limits.landlock,
+        "env": child_env(job, limits.threads),
+        "limits": {"cpu_s": int(limits.startup_s + timeout * limits.threads) + 10, "memory_bytes": memory,
+                   "fsize_bytes": max(memory, 64 << 20), "import_as_bytes": memory + (64 << 30)},
+    }))
+
+
+def remove_job(job: Path) -> None:
+    """Remove the job directory, even where the student's code took permissions away (links never followed)."""
+    def fix(func, path, _):
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+            func(path)
+        except OSError:
+            pass
+
+    for _ in range(2):  # a second pass for what an unreadable directory hid from the first
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(job, onexc=fix)
+        else:
+            shutil.rmtree(job, onerror=fix)
+        if not os.path.lexists(job):
+            return
+
+
+def run_child(job: Path, limits: Limits, timeout: float) -> ChildRun:
+    """Run ``_child.py`` on ``job`` under the limits (see :mod:`.processes`); nothing of it survives."""
+    return supervise(job, timeout=timeout, memory_bytes=limits.memory_mb << 20, keep_output=limits.keep_output_bytes,
+                     max_output=limits.max_output_bytes, startup_s=limits.startup_s, threads=limits.threads,
+                     fork_server=limits.fork_server)
+
+
+# ---------------------------------------------------------------- reading the outputs back (untrusted)
+
+
+def _read_json(path: Path, max_bytes: int):
+    try:
+        if path.is_symlink() or path.stat().st_size > max_bytes:
+            return None
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+_CLASSES: dict[tuple[str, bool], type] = {}
+
+
+def _stand_in(name: str, tensor: bool) -> type:
+    """A class named like the learner's object (a Tensor subclass when it was one), so messages name it."""
+    name = re.sub(r"\W", "_", str(name))[:60] or "object"
+    if name[0].isdigit():
+        name = "_" + name
+    if (name, tensor) not in _CLASSES:
+        _CLASSES[name, tensor] = type(name, (torch.Tensor,) if tensor else (), {"__module__": "sandbox output"})
+    return _CLASSES[name, tensor]
+
+
+class BadOutputs(Exception):
+    pass
+
+
+def decode_untrusted(node: Any, get_tensor, budget: list[int], depth: int = 0) -> Any:
+    """Rebuild an output tree written by the child, accepting only data of the expected forms."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > _child.MAX_DEPTH + 1 or not isinstance(node, dict):
+        raise BadOutputs("malformed output tree")
+    k, v = node.get("k"), node.get("v")
+    if k == "none":
+        return None
+    if k == "bool" and type(v) is bool:
+        return v
+    if k == "int" and type(v) is int:
+        return v
+    if k == "float" and (type(v) in (int, float) or v in ("nan", "inf", "-inf")):
+        return float(v)
+    if k == "str" and type(v) is str:
+        return v
+    if k == "dtype" and type(v) is str and isinstance(getattr(torch, v, None), torch.dtype):
+        return getattr(torch, v)
+    if k in ("list", "tuple") and isinstance(node.get("items"), list):
+        items = [decode_untrusted(i, get_tensor, budget, depth + 1) for i in node["items"]]
+        return items if k == "list" else tuple(items)
+    if k == "dict" and isinstance(node.get("items"), list):
+        pairs = node["items"]
+        if not all(isinstance(p, list) and len(p) == 2 and type(p[0]) is str for p in pairs):
+            raise BadOutputs("malformed dict in the outputs")
+        return {key: decode_untrusted(val, get_tensor, budget, depth + 1) for key, val in pairs}
+    if k == "tensor" and type(node.get("key")) is str:
+        t = get_tensor(node["key"])
+        return t.as_subclass(_stand_in(node["cls"], True)) if type(node.get("cls")) is str else t
+    if k == "opaque":
+        return _stand_in(node.get("type", "object"), False)()
+    raise BadOutputs(f"unexpected output node {str(k)[:40]!r}")
+
+
+def read_outputs(out: Path, max_bytes: int) -> list[Any]:
+    tree_file, tensor_file = out / "outputs.json", out / "outputs.safetensors"
+    trees = _read_json(tree_file, 16 << 20)
+    if not isinstance(trees, list):
+        raise BadOutputs("the outputs could not be read back")
+    if tensor_file.is_symlink() or not tensor_file.is_file() or tensor_file.stat().st_size > max_bytes:
+        raise BadOutputs("the output tensors could not be read back")
+    try:
+        source = open_safetensors(tensor_file)
+    except (CheckpointError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadOutputs(f"the output tensors could not be read back ({exc})") from None
+    keys = set(source.keys)
+
+    def get_tensor(key: str) -> torch.Tensor:
+        if key not in keys:
+            raise BadOutputs(f"output tensor {key[:40]!r} is missing")
+        try:
+            return source.get(key).clone()
+        except Exception as exc:
+            raise BadOutputs(f"output tensor {key[:40]!r} is malformed ({type(exc).__name__})") from None
+
+    budget = [200_000]
+    return [decode_untrusted(t, get_tensor, budget) for t in trees]
+
+
+# ---------------------------------------------------------------- the verdict
+
+
+def _tail(raw: bytes, n: int = 300) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    return ("..." + text[-n:]) if len(text) > n else text
+
+
+def _looks_like_memory(*texts: str) -> bool:
+    return any(word in t for t in texts for word in MEMORY_WORDS)
+
+
+def verdict(ex: Exercise, cases: list[Case], job: Path, run: ChildRun, limits: Limits, timeout: float) -> CheckResult:
+    """Decide the result from what was observed here and the data the child left; never from its say-so."""
+    def result(status: str, message: str) -> CheckResult:
+        return CheckResult(ex.id, status, 0.0, ex.points, message, None, ex.hints)
+
+    if run.killed == "timeout":
+        return result("timeout", f"did not finish within {timeout:g} s (an infinite loop, or far too slow?)")
+    if run.killed == "memory":
+        return result("memory", f"used more than {limits.memory_mb} MB of memory (beyond what Python and torch "
+                      "take); it was stopped")
+    if run.killed == "output":
+        return result("error", f"printed more than {limits.max_output_bytes / 2**20:g} MB of output, so it was "
+                      "stopped (an output flood: print less, especially inside loops)")
+    if run.killed == "startup":
+        return result("timeout", f"grader error: the sandbox did not start within {limits.startup_s:g} s "
+                      "(importing torch took too long; try again)")
+    if run.killed == "server":
+        return result("crash", "the fork server that started this exercise's process died before a result came "
+                      "back (did the code kill its parent process?)")
+    stderr = _tail(run.stderr)
+    report = _read_json(job / "out" / "report.json", 1 << 20)
+    if not isinstance(report, dict):
+        if run.returncode is not None and run.returncode < 0:
+            try:
+                sig = signal.Signals(-run.returncode).name
+            except ValueError:
+                sig = f"signal {-run.returncode}"
+            why = {"SIGXCPU": " (it used up its CPU time limit)",
+                   "SIGXFSZ": " (it wrote a file larger than the limit)",
+                   "SIGSEGV": " (a segmentation fault)"}.get(sig, "")
+            if sig in ("SIGKILL", "SIGABRT", "SIGSEGV") and _looks_like_memory(stderr):
+                return result("memory", f"ran out of memory (killed by {sig})")
+            return result("crash", f"the process was killed by {sig}{why} before returning any result"
+                          + (f"; its stderr ended with: {stderr}" if stderr else ""))
+        if _looks_like_memory(stderr):
+            return result("memory", f"ran out of memory; its stderr ended with: {stderr}")
+        return result("crash", f"the process exited (code {run.returncode}) before returning any result "
+                      "(os._exit()? a crash?)" + (f"; its stderr ended with: {stderr}" if stderr else ""))
+    event = report.get("event")
+    text = lambda key, n=500: str(report.get(key, ""))[:n]  # noqa: E731
+    stage = "importing your file: " if report.get("stage") in ("import", "dependencies") else ""
+    if event == "not_implemented":
+        return result("not_implemented", "not implemented yet" + (f" ({text('message', 200)})"
+                                                                   if report.get("message") else ""))
+    if event == "missing":
+        names = report.get("names") if isinstance(report.get("names"), list) else []
+        found = ", ".join(str(n)[:40] for n in names[:12])
+        return result("error", f"{ex.file} defines no {ex.name!r} (check the name)"
+                      + (f"; it defines: {found}" if found else ""))
+    if event == "exit":
+        where = f" ({text('where', 200)})" if report.get("where") else ""
+        return result("error", f"{stage}called sys.exit({text('code', 60)}){where}: return a result instead "
+                      "of exiting")
+    if event == "exception":
+        kind, message, where = text("type", 100), text("message"), text("where", 300)
+        if kind == "MemoryError" or _looks_like_memory(message):
+            asked = re.search(r"tried to allocate \d+ bytes", message)
+            return result("memory", f"ran out of memory: {limits.memory_mb} MB are allowed beyond what Python and "
+                          f"torch take ({kind}" + (f": {asked.group(0)})" if asked else ")"))
+        return result("error", f"{stage}raised {kind}: {message}" + (f" ({where})" if where else ""))
+    if event != "done":
+        return result("crash", "the process left no usable report")
+    try:
+        outputs = read_outputs(job / "out", max(limits.memory_mb << 20, 64 << 20))
+    except BadOutputs as exc:
+        return result("crash", f"{exc}")
+    if len(outputs) != len(cases):
+        return result("crash", f"returned {len(outputs)} outputs for {len(cases)} cases")
+    try:
+        return grade_outputs(ex, cases, outputs)
+    except Exception as exc:  # a comparison that chokes on a strange output is the output's fault
+        return result("fail", f"the output could not be compared with the reference ({type(exc).__name__}: "
+                      f"{str(exc)[:300]})")
+
+
+def run_exercise(ex: Exercise, folder: str | Path, limits: Limits = Limits(), cases: list[Case] | None = None,
+                 keep_job: bool = False) -> CheckResult:
+    """Grade ``ex`` from the student's files in ``folder``, in a sandbox."""
+    folder = Path(folder)
+    if not (folder / ex.file).is_file():
+        return CheckResult(ex.id, "error", 0.0, ex.points, f"file not found: {folder / ex.file}", None, ex.hints)
+    timeout = limits.timeout_s if limits.timeout_s is not None else ex.timeout_s
+    try:
+        cases = ex.make_cases() if cases is None else cases
+        job = prepare_job(ex, folder, cases, limits, timeout)
+    except Exception as exc:  # the exercise's own definition is broken: say so, don't stop a batch
+        return CheckResult(ex.id, "error", 0.0, ex.points, f"grader error: could not prepare the cases "
+                           f"({type(exc).__name__}: {str(exc)[:300]})", None, ex.hints)
+    try:
+        run = run_child(job, limits, timeout)
+        return verdict(ex, cases, job, run, limits, timeout)
+    finally:
+        if not keep_job:
+            remove_job(job)

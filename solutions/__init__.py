@@ -1,0 +1,1 @@
+"""Reference implementations of every exercise: the single source that exercises/ is built from."""
