@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch import Tensor
 
-_ATTN = {"q", "k", "v", "z", "attn_scores", "pattern", "result", "rot_q", "rot_k"}
+_ATTN = {"q", "k", "v", "z", "attn_scores", "pattern", "result"}
 _MLP = {"pre", "post", "pre_linear"}
 _BLOCK = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"}
 _LN = {"scale", "normalized"}
