@@ -9,7 +9,8 @@ from .model import GPT
 from .cache import ActivationCache
 from .hooks import HookPoint
 from .kv_cache import KVCache
+from .tokenizer import get_tokenizer
 
 __version__ = "0.1.0"
 
-__all__ = ["GPT", "GPTConfig", "ActivationCache", "HookPoint", "KVCache", "__version__"]
+__all__ = ["GPT", "GPTConfig", "ActivationCache", "HookPoint", "KVCache", "get_tokenizer", "__version__"]

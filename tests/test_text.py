@@ -50,3 +50,11 @@ def test_models_without_a_tokenizer_say_how_to_get_one():
     small = GPT(GPTConfig(n_layers=1, d_model=16, n_heads=2, d_vocab=100, n_ctx=8))
     with pytest.raises(ValueError, match="256 tokens but the model's d_vocab is 100"):
         small.set_tokenizer(get_tokenizer("bytes"))
+
+
+def test_the_public_surface_of_design_md_imports():
+    from minigpt import GPT, GPTConfig, get_tokenizer  # noqa: F401
+    from minigpt.attention import get_attention, list_attention, register_attention  # noqa: F401
+    from minigpt.grading import check  # noqa: F401
+
+    assert get_tokenizer("gpt2").encode("Hello world") == [15496, 995]
