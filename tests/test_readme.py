@@ -8,7 +8,8 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_examples_run_in_order():
+def test_readme_examples_run_in_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples save files
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     runnable = [b for b in blocks if "from_pretrained(" not in b]  # those need GPT-2's weights cached
     assert len(runnable) >= 2
@@ -17,5 +18,6 @@ def test_readme_examples_run_in_order():
         exec(compile(code, f"README.md example {i}", "exec"), namespace)
     from minigpt.attention import list_attention, unregister_attention
 
+    assert (tmp_path / "heads.html").stat().st_size > 1000 and (tmp_path / "pattern.png").is_file()
     assert "mine" in list_attention()
     unregister_attention("mine")  # leave the registry as the other tests expect it
