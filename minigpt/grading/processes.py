@@ -150,6 +150,23 @@ def rss_bytes(pids) -> int:
     return total
 
 
+def pss_bytes(pids) -> int:
+    """Proportional set size of a process tree: a page shared by k processes counts 1/k in each.
+
+    Summing plain RSS over a tree counts the pages a forked child shares with its parent
+    twice (a fork of a process that imported torch "uses" another few hundred MB), so a
+    harmless fork could look like a memory bomb. Falls back to RSS where smaps_rollup is missing.
+    """
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
+        except (OSError, ValueError, IndexError, StopIteration):
+            total += rss_bytes([pid])
+    return total
+
+
 class Drain(threading.Thread):
     """Read a pipe to the end: keep the first ``keep`` bytes, count the rest."""
 
@@ -353,7 +370,7 @@ def supervise(job: Path, *, timeout: float, memory_bytes: int, keep_output: int,
                 run.ready = _read_small_json(job / "out" / "ready") or {}
             rss_limit = int(run.ready.get("rss_bytes", 512 << 20)) + memory_bytes
             if now - last_scan > 0.25:  # the whole tree, now and then
-                last_scan, rss = now, rss_bytes(sandbox_pids(child.pid, child.token, child.keep))
+                last_scan, rss = now, pss_bytes(sandbox_pids(child.pid, child.token, child.keep))
             else:
                 rss = rss_bytes([child.pid])
             run.peak_rss = max(run.peak_rss, rss)
