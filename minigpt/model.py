@@ -34,6 +34,15 @@ __all__ = ["GPT", "Attention", "Block", "Embed", "LayerNorm", "MLP", "PosEmbed",
 
 
 class GPT(HookedModule, TextMixin):
+    """A GPT-2-style decoder: ``embed (+ pos_embed) → blocks → ln_final → unembed``.
+
+    ``GPT(cfg, attention="sdpa")`` builds a randomly initialised model (GPT-2's
+    init; ``cfg.seed`` makes it reproducible); :meth:`from_pretrained` loads
+    Hugging Face weights. ``attention`` names a registered kernel
+    (:func:`minigpt.attention.list_attention`). Every named activation passes
+    through a hook point (``model.hook_names()``); see :mod:`minigpt.hooks`.
+    """
+
     def __init__(self, cfg: GPTConfig, attention: str = "sdpa", *, init: bool = True) -> None:
         super().__init__()
         if not isinstance(cfg, GPTConfig):
