@@ -22,7 +22,7 @@ import pytest
 from grading_toys import SOLUTION, STUB, TOY_FILE, toy_exercises
 from minigpt.grading import Exercise, get_exercise
 from minigpt.grading._child import landlock_abi
-from minigpt.grading.processes import sandbox_pids
+from minigpt.grading.proc_tree import sandbox_pids
 from minigpt.grading.sandbox import Limits, run_exercise
 
 LIMITS = Limits(timeout_s=4, memory_mb=400)
