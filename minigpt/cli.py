@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+# Sub-commands that live with the code they drive. Each module defines COMMANDS (the names it
+# handles), add_parsers(sub) and run(args) -> int.
+_PLUGINS = ("minigpt.train.cli", "minigpt.workspace.cli")
+
+
+def _plugins():
+    return [importlib.import_module(name) for name in _PLUGINS]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--solutions", default=None, help="the reference files (default: the repository's solutions/)")
     build.add_argument("--out", default=None, help="where to write the stubs (default: the repository's exercises/)")
     build.add_argument("--check", action="store_true", help="only list the files that are out of date")
+    for plugin in _plugins():
+        plugin.add_parsers(sub)
     return parser
 
 
@@ -126,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         return _grade(args)
     elif args.command == "exercises":
         return _exercises(args)
+    else:
+        for plugin in _plugins():
+            if args.command in plugin.COMMANDS:
+                return plugin.run(args)
     return 0
 
 

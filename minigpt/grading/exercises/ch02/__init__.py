@@ -1,0 +1,1 @@
+"""Chapter 2's exercise checks (one module per group of exercises)."""

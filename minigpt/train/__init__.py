@@ -1,0 +1,1 @@
+"""Training: a small, honest trainer, named recipes, DDP through torchrun."""

@@ -1,0 +1,5 @@
+"""A course workspace: `minigpt start`, `minigpt doctor`, chapters, and the notebook glue."""
+
+from .notebook import exercises_folder, load_exercises, mine_or_reference, setup_notebook
+
+__all__ = ["exercises_folder", "load_exercises", "mine_or_reference", "setup_notebook"]

@@ -1,0 +1,92 @@
+"""The glue between a chapter notebook and the learner's exercise files.
+
+A learner's code lives in one place: ``exercises/chNN_*.py`` in their
+workspace. A chapter imports that file, checks each piece right after it is
+introduced, and uses the learner's own pieces later on, falling back to the
+reference (with a note) while a piece is not done yet::
+
+    from minigpt.workspace import load_exercises, mine_or_reference
+    ex = load_exercises("ch01_transformer")      # exercises/ch01_transformer.py, re-read on change
+    check("ch01.layer_norm", ex.layer_norm)
+    layer_norm = mine_or_reference("ch01.layer_norm", ex.layer_norm)
+
+Where the folder is: ``$MINIGPT_EXERCISES`` if set (CI points it at
+``solutions/``), else the first ``exercises/`` folder in the working
+directory or one of its parents.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ENV = "MINIGPT_EXERCISES"
+
+
+def exercises_folder(start: str | os.PathLike | None = None) -> Path:
+    """The folder of the learner's exercise files."""
+    if os.environ.get(ENV):
+        folder = Path(os.environ[ENV]).expanduser().resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"${ENV} is {os.environ[ENV]!r}, which is not a folder")
+        return folder
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "exercises").is_dir():
+            return folder / "exercises"
+    raise FileNotFoundError(
+        f"found no exercises/ folder in {here} or its parents: open the notebook from your course workspace "
+        f"(make one with `minigpt start DIR`), or set ${ENV} to the folder of your exercise files")
+
+
+def load_exercises(stem: str, folder: str | os.PathLike | None = None) -> ModuleType:
+    """Import ``<folder>/<stem>.py`` (e.g. ``ch01_transformer``) as the module ``exercises.<stem>``.
+
+    Importing it again re-reads the file, so an edit shows up on the next run of the cell; with
+    ``%autoreload 2`` on (see :func:`setup_notebook`) it shows up without re-running the import.
+    """
+    path = Path(folder).resolve() / f"{stem}.py" if folder else exercises_folder() / f"{stem}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no exercise file {path}: run `minigpt start` in your workspace to add it")
+    name = f"exercises.{stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def mine_or_reference(exercise_id: str, impl: Any, quiet: bool = False) -> Any:
+    """``impl`` when it passes the exercise's check, else the reference, with a one-line note why."""
+    from ..grading import check, get_exercise
+    from ..grading.reference import reference
+
+    result = check(exercise_id, impl)
+    if result.status == "pass":
+        return impl
+    if not quiet:
+        why = "not written yet" if result.status == "not_implemented" else f"its check says {result.status}"
+        print(f"note: using the reference {get_exercise(exercise_id).name} below ({exercise_id} is {why}).")
+    return reference(get_exercise(exercise_id))
+
+
+def setup_notebook() -> None:
+    """Turn on ``%autoreload 2`` (edits to exercise files take effect at once) and inline figures."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.run_line_magic("load_ext", "autoreload")
+    shell.run_line_magic("autoreload", "2")
+    shell.run_line_magic("matplotlib", "inline")
