@@ -8,9 +8,9 @@ from .config import GPTConfig
 from .model import GPT
 from .cache import ActivationCache
 from .hooks import HookPoint
-from .kv_cache import KVCache
+from .kv_cache import KVCache, StaticKVCache
 from .tokenizer import get_tokenizer
 
 __version__ = "0.1.0"
 
-__all__ = ["GPT", "GPTConfig", "ActivationCache", "HookPoint", "KVCache", "get_tokenizer", "__version__"]
+__all__ = ["GPT", "GPTConfig", "ActivationCache", "HookPoint", "KVCache", "StaticKVCache", "get_tokenizer", "__version__"]

@@ -80,9 +80,11 @@ _onednn_broken = False
 
 def _onednn_ok(x: Tensor, weight: Tensor) -> bool:
     return (
-        USE_ONEDNN and not _onednn_broken and x.device.type == "cpu" and x.dtype == torch.float32
+        USE_ONEDNN and not _onednn_broken and not torch.compiler.is_compiling()  # compiled: inductor picks
+        and x.device.type == "cpu" and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        and not torch.is_autocast_enabled("cpu")  # CPU autocast: let F.linear run in its lower precision
         and torch.backends.mkldnn.is_available()
     )
 

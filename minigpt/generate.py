@@ -11,10 +11,12 @@ tensor([[2., -inf, -inf, -inf]])
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import Tensor
 
-from .kv_cache import KVCache
+from .kv_cache import KVCache, StaticKVCache, compute_dtype
 from .validation import check_tokens
 
 
@@ -60,6 +62,45 @@ def sample_next_token(
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
 
 
+def decode_step(model, token: Tensor, cache: StaticKVCache) -> Tensor:
+    """One token per sequence through the model with a static cache: ``[batch 1]`` → logits ``[batch d_vocab]``."""
+    return model(token, kv_cache=cache)[:, -1]
+
+
+_COMPILED_STEPS: dict[str, object] = {}
+_STATIC_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def reusable_static_cache(model, batch: int) -> StaticKVCache:
+    """An ``n_ctx``-sized static cache kept per model and reset between calls.
+
+    The compiled step (and, on CUDA, its CUDA graph) then sees the same buffers at the
+    same addresses on every call, so nothing is compiled or recorded twice. The cache
+    lives as long as the model does.
+    """
+    p = next(model.parameters())
+    cache = _STATIC_CACHES.get(model)
+    if (cache is None or cache.batch != batch or cache.max_pos != model.cfg.n_ctx
+            or cache.k[0].dtype != compute_dtype(p) or cache.k[0].device != p.device):
+        cache = _STATIC_CACHES[model] = StaticKVCache.for_model(model, batch, max_pos=model.cfg.n_ctx)
+    else:
+        cache.reset()
+    return cache
+
+
+def compiled_decode_step(device_type: str):
+    """:func:`decode_step` under ``torch.compile(fullgraph=True)``, made once per process and device type.
+
+    Its shapes never change and the position lives in a tensor, so it compiles once
+    per model and batch size. On CUDA it also records a CUDA graph ("reduce-overhead"):
+    a decode step is a few hundred tiny kernels, and launching them costs more than running them.
+    """
+    mode = "reduce-overhead" if device_type == "cuda" else "default"
+    if mode not in _COMPILED_STEPS:
+        _COMPILED_STEPS[mode] = torch.compile(decode_step, fullgraph=True, dynamic=False, mode=mode)
+    return _COMPILED_STEPS[mode]
+
+
 @torch.inference_mode()
 def generate(
     model,
@@ -73,6 +114,8 @@ def generate(
     stop_at_eos: bool = True,
     eos_token_id: int | None = None,
     verbose: bool = False,
+    static_cache: bool = False,
+    compile: bool = False,
 ) -> Tensor:
     """Continue ``tokens: [batch pos]`` (equal-length prompts) by ``max_new_tokens``.
 
@@ -82,6 +125,12 @@ def generate(
     Returns ``[batch pos + new]``. A sequence that produced the end-of-text
     token is padded with it afterwards; generation stops when all have.
     With the same ``seed`` the samples are the same, with or without the cache.
+
+    ``static_cache=True`` keeps keys and values in a fixed-shape
+    :class:`~minigpt.kv_cache.StaticKVCache`. ``compile=True`` (which implies it,
+    sized to ``n_ctx``) runs the prompt eagerly, then every one-token step through
+    one ``torch.compile(fullgraph=True)`` graph, compiled on the first call and
+    reused for every position and later call (with CUDA graphs on a GPU).
     """
     if isinstance(tokens, str):
         tokens = model.to_tokens(tokens)
@@ -97,7 +146,15 @@ def generate(
     generator = None
     if seed is not None:
         generator = torch.Generator(device=model.device).manual_seed(seed)
-    cache = KVCache.for_model(model, batch, max_pos=total) if use_kv_cache else None
+    if compile and not use_kv_cache:
+        raise ValueError("compile=True compiles the cached one-token step: it needs use_kv_cache=True")
+    if compile:
+        cache = reusable_static_cache(model, batch)
+    elif static_cache and use_kv_cache:
+        cache = StaticKVCache.for_model(model, batch, max_pos=total)
+    else:
+        cache = KVCache.for_model(model, batch, max_pos=total) if use_kv_cache else None
+    step_fn = compiled_decode_step(model.device.type) if compile else None
     finished = torch.zeros(batch, dtype=torch.bool, device=model.device)
     out = tokens
     step_input = tokens
@@ -106,8 +163,14 @@ def generate(
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc="generating", unit="tok")
-    for _ in steps:
-        logits = model(step_input if use_kv_cache else out, kv_cache=cache)[:, -1]
+    for i in steps:
+        if step_fn is not None and i > 0:
+            mark_step = getattr(torch.compiler, "cudagraph_mark_step_begin", None)
+            if mark_step is not None and model.device.type == "cuda":
+                mark_step()  # the previous step's outputs are consumed: CUDA graphs may reuse them
+            logits = step_fn(model, step_input, cache)
+        else:
+            logits = model(step_input if use_kv_cache else out, kv_cache=cache)[:, -1]
         next_tok = sample_next_token(logits, temperature, top_k, top_p, generator)
         if eos is not None and stop_at_eos:
             next_tok = torch.where(finished, torch.full_like(next_tok, eos), next_tok)

@@ -24,7 +24,7 @@ from .components.attention import per_head_result
 from .components.block import make_norm
 from .config import GPTConfig
 from .hooks import HookedModule, HookPoint
-from .kv_cache import KVCache
+from .kv_cache import KVCache, StaticKVCache
 from .text import TextMixin
 from .validation import check_tokens
 
@@ -166,7 +166,7 @@ class GPT(HookedModule, TextMixin):
         tokens: Tensor,
         return_type: str | None = "logits",
         *,
-        kv_cache: KVCache | None = None,
+        kv_cache: KVCache | StaticKVCache | None = None,
         loss_per_token: bool = False,
     ):
         """``tokens: [batch pos]`` (or ``[pos]``, treated as a batch of one) → logits ``[batch pos d_vocab]``.
@@ -175,19 +175,32 @@ class GPT(HookedModule, TextMixin):
 
         ``return_type``: ``"logits"``, ``"loss"`` (mean next-token cross-entropy,
         or ``[batch pos-1]`` with ``loss_per_token``), ``"both"`` or ``None``.
-        With a ``kv_cache`` the tokens continue the cached positions.
+        With a ``kv_cache`` (:class:`~minigpt.kv_cache.KVCache` or the fixed-shape
+        :class:`~minigpt.kv_cache.StaticKVCache`) the tokens continue the cached positions.
+
+        Under ``torch.compile`` the input checks (which read token values) are skipped and,
+        with no hook attached, the forward compiles to one graph (``fullgraph=True``).
         """
         if return_type not in RETURN_TYPES:
             raise ValueError(f"return_type must be one of {RETURN_TYPES}, got {return_type!r}")
-        past = kv_cache.pos if kv_cache is not None else 0
+        static = getattr(kv_cache, "is_static", False)  # a StaticKVCache keeps its position in a tensor
+        past = kv_cache.pos if kv_cache is not None and not static else 0
         if isinstance(tokens, str) or (isinstance(tokens, list) and tokens and isinstance(tokens[0], str)):
             tokens = self.to_tokens(tokens)
-        tokens = check_tokens(tokens, self.cfg, past=past, device=self.device)
+        if torch.compiler.is_compiling():  # the checks read token values on the host: a graph break
+            tokens = tokens.unsqueeze(0) if tokens.ndim == 1 else tokens
+        else:
+            tokens = check_tokens(tokens, self.cfg, past=kv_cache.pos if static else past, device=self.device)
         if kv_cache is not None:
             kv_cache.check_room(*tokens.shape)
+        positions = kv_cache.begin(tokens.shape[1]) if static else None  # [pos], absolute positions
         resid = self.hook_embed(self.embed(tokens))
         if self.cfg.positional_embedding:
-            resid = resid + self.hook_pos_embed(self.pos_embed(tokens, past))
+            if positions is None:
+                pos_embed = self.pos_embed(tokens, past)
+            else:  # gathered by a position tensor, so a compiled decode step serves every position
+                pos_embed = self.pos_embed.W_pos[positions].expand(tokens.shape[0], -1, -1)
+            resid = resid + self.hook_pos_embed(pos_embed)
         for block in self.blocks:
             resid = block(resid, kv_cache)
         if kv_cache is not None:

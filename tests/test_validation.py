@@ -38,7 +38,7 @@ def test_accepts_1d_lists_and_int32(small_model):
 
 
 def test_unknown_kernel_lists_the_known_ones(small_model):
-    with pytest.raises(KeyError, match=r"registered kernels: \['naive', 'online', 'sdpa'"):
+    with pytest.raises(KeyError, match=r"registered kernels: \[.*'naive', 'online', 'sdpa'"):
         small_model.set_attention("flash")
     with pytest.raises(KeyError, match="Did you mean 'naive'"):
         GPT(small_model.cfg, attention="naiv")

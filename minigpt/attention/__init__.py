@@ -1,9 +1,10 @@
-"""Pluggable attention kernels: ``naive`` (reference), ``sdpa`` and ``online``.
+"""Pluggable attention kernels: ``naive`` (reference), ``sdpa``, ``online``, ``flex`` and ``triton``.
 
-See :mod:`minigpt.attention.registry` for the kernel signature.
+See :mod:`minigpt.attention.registry` for the kernel signature. ``flex`` and ``triton`` are
+probed on first look-up; :func:`attention_table` says where they are unavailable and why.
 """
 
-from . import naive, online, sdpa  # noqa: F401  (each registers its kernel)
+from . import flex, naive, online, sdpa, triton_flash  # noqa: F401  (each registers its kernel)
 from .masks import causal_mask
 from .naive import naive_attention, naive_scores_and_pattern
 from .registry import (
@@ -13,6 +14,7 @@ from .registry import (
     kernel_info,
     list_attention,
     register_attention,
+    supports_backward,
     unregister_attention,
 )
 
@@ -26,5 +28,6 @@ __all__ = [
     "naive_attention",
     "naive_scores_and_pattern",
     "register_attention",
+    "supports_backward",
     "unregister_attention",
 ]

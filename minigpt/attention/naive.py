@@ -37,6 +37,8 @@ def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
     if mask is None:
         return softmax_keys(scores)
     pattern = softmax_keys(scores.masked_fill(~mask, float("-inf")))
+    if torch.compiler.is_compiling():  # reading the mask's values would break the graph: always clean
+        return pattern.nan_to_num(0.0)
     return pattern.nan_to_num(0.0) if not mask.any(dim=-1).all() else pattern
 
 

@@ -71,17 +71,19 @@ class Attention(nn.Module):
         v = self.hook_v(self._project(x, self.W_V, self.b_V))
         # The kernels take [batch n_heads pos d_head] (a free transpose of the above).
         q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))
+        cache_mask = None
         if kv_cache is not None:
             k_, v_ = kv_cache.update(layer, k_, v_)  # all keys/values so far
+            cache_mask = getattr(kv_cache, "attn_mask", None)  # a static cache masks its empty slots
         scale = 1.0 / self.cfg.attn_scale
         if self.hook_attn_scores.has_hooks or self.hook_pattern.has_hooks:
-            mask = causal_mask(q_.shape[-2], k_.shape[-2], device=x.device)
+            mask = causal_mask(q_.shape[-2], k_.shape[-2], device=x.device) if cache_mask is None else cache_mask
             scores = attention_scores(q_, k_, scale).masked_fill_(~mask, float("-inf"))
             scores = self.hook_attn_scores(scores)  # [batch n_heads query_pos key_pos]
             pattern = self.hook_pattern(softmax_keys(scores))
             z = apply_pattern(pattern, v_)
         else:
-            z = self.kernel(q_, k_, v_, causal=True, scale=scale)
+            z = self.kernel(q_, k_, v_, causal=cache_mask is None, scale=scale, attn_mask=cache_mask)
         z = self.hook_z(z.transpose(1, 2))  # [batch pos n_heads d_head]
         if self.hook_result.has_hooks:
             return self.hook_result(per_head_result(z, self.W_O)).sum(dim=2) + self.b_O

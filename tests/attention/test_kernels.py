@@ -9,9 +9,11 @@ from minigpt import GPT
 from minigpt.attention import (
     causal_mask,
     get_attention,
+    kernel_info,
     list_attention,
     naive_attention,
     register_attention,
+    supports_backward,
     unregister_attention,
 )
 from helpers import small_config
@@ -49,10 +51,14 @@ def test_the_three_required_kernels_are_registered():
 def test_kernel_equals_naive(kernel, dtype, causal, q_len, k_len):
     q, k, v = qkv(2, 3, q_len, k_len, 16, dtype)
     q2, k2, v2 = (t.detach().clone().requires_grad_() for t in (q, k, v))
-    out = get_attention(kernel)(q, k, v, causal=causal)
+    backward = supports_backward(kernel, "cpu")
+    with torch.set_grad_enabled(backward):  # a forward-only kernel (flex on CPU) is compared forward only
+        out = get_attention(kernel)(q, k, v, causal=causal)
     ref = naive_attention(q2, k2, v2, causal=causal)
     assert out.shape == ref.shape and out.dtype == dtype
     torch.testing.assert_close(out, ref, **TOL[dtype])
+    if not backward:
+        return
     grad_out = torch.randn_like(ref)
     out.backward(grad_out)
     ref.backward(grad_out)
@@ -65,9 +71,33 @@ def test_kernel_scale_and_user_mask(kernel):
     q, k, v = qkv(1, 2, 9, 9, 8, torch.float32)
     mask = torch.rand(1, 2, 9, 9, generator=torch.Generator().manual_seed(5)) > 0.3
     mask[..., 0] = True  # every query keeps at least one key
-    out = get_attention(kernel)(q, k, v, causal=True, scale=0.37, attn_mask=mask)
-    ref = naive_attention(q, k, v, causal=True, scale=0.37, attn_mask=mask)
+    with torch.no_grad():
+        out = get_attention(kernel)(q, k, v, causal=True, scale=0.37, attn_mask=mask)
+        ref = naive_attention(q, k, v, causal=True, scale=0.37, attn_mask=mask)
     torch.testing.assert_close(out, ref, **TOL[torch.float32])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_with_a_mask_that_hides_every_key_of_a_row(kernel):
+    q, k, v = qkv(1, 2, 4, 6, 8, torch.float32)
+    mask = torch.ones(4, 6, dtype=torch.bool)
+    mask[1] = False  # query 1 sees nothing: naive gives zeros there, not NaN
+    with torch.no_grad():
+        out = get_attention(kernel)(q, k, v, causal=False, attn_mask=mask)
+        ref = naive_attention(q, k, v, causal=False, attn_mask=mask)
+    torch.testing.assert_close(out, ref, **TOL[torch.float32])
+
+
+def test_flex_is_registered_and_says_where_it_cannot_run():
+    info = kernel_info("flex")
+    if not info.available:
+        assert info.reason  # e.g. an old torch without torch.nn.attention.flex_attention
+        return
+    if "cpu" in info.forward_only_on:
+        assert "backward" in info.note
+        q, k, v = qkv(1, 1, 3, 3, 8, torch.float32)
+        with pytest.raises(NotImplementedError, match="no backward on the CPU"):
+            get_attention("flex")(q, k, v)
 
 
 def test_naive_by_hand():
