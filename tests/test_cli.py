@@ -28,3 +28,14 @@ def test_stdlib_text_is_python_source():
     text = stdlib_text(50_000)
     assert len(text) >= 50_000 and "def " in text and "import " in text
     assert torch.tensor(list(text.encode("utf-8"))).max() < 256
+
+
+def test_the_course_commands_are_listed(capsys):
+    import re
+
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    commands = re.search(r"\{([\w,-]+)\}", capsys.readouterr().out).group(1).split(",")
+    assert {"start", "doctor", "chapters"} <= set(commands)
