@@ -90,7 +90,8 @@ def _compare_tensors(expected: Tensor, got: Any, atol: float, rtol: float, what:
     # equal infinities, and NaN where the other side has NaN too (a known mistake's output), count as equal
     same = (torch.isinf(expected) & (got == expected)) | (torch.isnan(expected) & torch.isnan(got))
     err = (got.double() - expected.double()).abs().masked_fill(same, 0.0).nan_to_num(float("inf"))
-    allowed = atol + rtol * expected.double().abs().masked_fill(torch.isinf(expected), 0.0)
+    # a NaN in the expected output (a mistake's) matches only NaN: its tolerance is 0, its error inf
+    allowed = atol + rtol * expected.double().abs().masked_fill(~torch.isfinite(expected), 0.0)
     over = err > allowed
     if over.any():
         flat = int((err - allowed).argmax())
