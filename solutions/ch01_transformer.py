@@ -16,9 +16,10 @@ and its parameter shapes, which are TransformerLens's:
     W_in: [d_model, d_mlp]  b_in: [d_mlp]       W_out: [d_mlp, d_model]  b_out: [d_model]
 
 Later pieces call earlier ones (``Attention`` uses ``apply_causal_mask``,
-``Block`` uses ``layer_norm``, ``Attention`` and ``mlp``, ...). When grading,
-each piece is run with the reference versions of the pieces it uses, so one
-bug costs the points of one exercise only.
+``Block`` uses ``layer_norm``, ``Attention`` and ``mlp``, ``Transformer`` uses
+``Block`` and the embeddings, ``training_step`` uses ``cross_entropy_per_token``).
+When grading, each piece is run with the reference versions of the pieces it
+uses, so one bug costs the points of one exercise only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,48 @@ import torch.nn.functional as F  # noqa: F401  (yours to use)
 from torch import Tensor, nn
 
 from minigpt.config import GPTConfig
+
+# ---------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------
+
+
+def bpe_merge_word(word: str, merges: list[tuple[str, str]]) -> list[str]:
+    """Split one word into BPE tokens: start from its characters, then glue the best-ranked pair, again and again.
+
+    ``merges`` lists pairs of adjacent symbols, best first: ``merges[0]`` has
+    rank 0 and was learned first. Each round, among the adjacent pairs of the
+    current symbols, find the pair with the *lowest rank*; merge every
+    occurrence of it, left to right, into one symbol; stop when no adjacent
+    pair is in ``merges``. (GPT-2 writes a space as ``"Ġ"``, so ``" Paris"``
+    is the word ``"ĠParis"``.)
+
+    >>> merges = [("i", "s"), ("a", "r"), ("Ġ", "P"), ("ĠP", "ar"), ("ĠPar", "is")]   # GPT-2's, in order
+    >>> bpe_merge_word("ĠParis", merges)
+    ['ĠParis']
+    >>> bpe_merge_word("Paris", merges)              # no ("P", "ar") in this list
+    ['P', 'ar', 'is']
+    """
+    # BEGIN SOLUTION
+    # HINT: ranks = {pair: i for i, pair in enumerate(merges)}; each round, min over zip(symbols, symbols[1:]) by rank
+    ranks = {tuple(pair): rank for rank, pair in enumerate(merges)}
+    symbols = list(word)
+    while len(symbols) > 1:
+        best = min(zip(symbols, symbols[1:]), key=lambda pair: ranks.get(pair, math.inf))
+        if best not in ranks:
+            break
+        merged, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                merged.append(symbols[i] + symbols[i + 1])
+                i += 2
+            else:
+                merged.append(symbols[i])
+                i += 1
+        symbols = merged
+    return symbols
+    # END SOLUTION
+
 
 # ---------------------------------------------------------------------------
 # Normalisation and embeddings
@@ -412,4 +455,184 @@ def sample_next_token(
         logits = top_p_filter(logits, top_p)
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+    # END SOLUTION
+
+
+# ---------------------------------------------------------------------------
+# The whole model
+# ---------------------------------------------------------------------------
+
+
+class Embed(nn.Module):
+    """:func:`embed` with its parameter ``W_E: [d_vocab, d_model]`` (given: not an exercise)."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.W_E = nn.Parameter(torch.randn(cfg.d_vocab, cfg.d_model) * cfg.init_range)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return embed(tokens, self.W_E)
+
+
+class PosEmbed(nn.Module):
+    """:func:`pos_embed` with its parameter ``W_pos: [n_ctx, d_model]`` (given: not an exercise)."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.W_pos = nn.Parameter(torch.randn(cfg.n_ctx, cfg.d_model) * cfg.init_range)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return pos_embed(tokens, self.W_pos)
+
+
+class Unembed(nn.Module):
+    """:func:`unembed` with its parameter ``W_U: [d_model, d_vocab]`` (given: not an exercise)."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.W_U = nn.Parameter(torch.randn(cfg.d_model, cfg.d_vocab) * cfg.init_range)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return unembed(x, self.W_U)
+
+
+class Transformer(nn.Module):
+    """The whole GPT-2: token + position embedding -> ``n_layers`` blocks -> final LayerNorm -> logits.
+
+    Sub-modules (these names, so that a ``minigpt.GPT``'s weights load into it):
+    ``embed`` (:class:`Embed`), ``pos_embed`` (:class:`PosEmbed`), ``blocks``
+    (an ``nn.ModuleList`` of ``cfg.n_layers`` :class:`Block`), ``ln_final``
+    (:class:`LayerNorm`) and ``unembed`` (:class:`Unembed`).
+
+    ``forward(tokens: [batch pos]) -> logits [batch pos d_vocab]``:
+    the residual stream starts as ``embed + pos_embed``, every block in turn
+    reads it and returns the new stream, then ``ln_final`` and ``unembed``.
+
+    GPT-2 (and ``minigpt.GPT`` by default) *ties* the unembedding to the
+    embedding, ``W_U = W_E.T``; here ``W_U`` is a parameter of its own, so to
+    load tied weights copy ``W_E.T`` into it.
+
+    >>> cfg = GPTConfig(d_model=8, n_heads=2, n_layers=2, d_vocab=11, n_ctx=16)
+    >>> [name for name, _ in Transformer(cfg).named_parameters()][:3]
+    ['embed.W_E', 'pos_embed.W_pos', 'blocks.0.ln1.w']
+    >>> Transformer(cfg)(torch.tensor([[1, 2, 3]])).shape
+    torch.Size([1, 3, 11])
+    """
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        # BEGIN SOLUTION
+        # HINT: self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)]); the others take cfg too
+        self.cfg = cfg
+        self.embed = Embed(cfg)
+        self.pos_embed = PosEmbed(cfg)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.ln_final = LayerNorm(cfg)
+        self.unembed = Unembed(cfg)
+        # END SOLUTION
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """``tokens: [batch pos] -> logits [batch pos d_vocab]``."""
+        # BEGIN SOLUTION
+        # HINT: resid = embed + pos_embed; resid = block(resid) for each block; then ln_final and unembed
+        resid = self.embed(tokens) + self.pos_embed(tokens)
+        for block in self.blocks:
+            resid = block(resid)
+        return self.unembed(self.ln_final(resid))
+        # END SOLUTION
+
+
+def count_parameters(
+    n_layers: int, d_model: int, n_heads: int, d_head: int, d_mlp: int, d_vocab: int, n_ctx: int,
+    tie_embeddings: bool = True,
+) -> int:
+    """How many numbers a GPT-2-style model of this shape learns: every weight and bias, every LayerNorm.
+
+    Count ``W_E``, ``W_pos``; in each of the ``n_layers`` blocks ``ln1`` and
+    ``ln2`` (a ``w`` and a ``b`` each), the attention's ``W_Q, W_K, W_V, W_O``
+    and ``b_Q, b_K, b_V, b_O``, the MLP's ``W_in, b_in, W_out, b_out``; then
+    ``ln_final``; and ``W_U`` only when it is *not* tied to ``W_E`` (tied, it is
+    the same matrix, stored once). There is no unembedding bias. (The shapes are
+    at the top of this file; ``n_heads * d_head`` need not equal ``d_model``.)
+
+    >>> count_parameters(n_layers=12, d_model=768, n_heads=12, d_head=64, d_mlp=3072, d_vocab=50257, n_ctx=1024)
+    124439808
+    """
+    # BEGIN SOLUTION
+    # HINT: add up the shapes: per block 2 LayerNorms, 4 attention matrices + 4 biases, 2 MLP matrices + 2 biases
+    embeddings = d_vocab * d_model + n_ctx * d_model
+    attention = 4 * n_heads * d_model * d_head + 3 * n_heads * d_head + d_model
+    mlp = 2 * d_model * d_mlp + d_mlp + d_model
+    layer_norms = 2 * 2 * d_model
+    unembed = 0 if tie_embeddings else d_model * d_vocab
+    return embeddings + n_layers * (attention + mlp + layer_norms) + 2 * d_model + unembed
+    # END SOLUTION
+
+
+# ---------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------
+
+
+def greedy_generate(model: nn.Module, tokens: Tensor, max_new_tokens: int) -> Tensor:
+    """Continue ``tokens: [batch pos]`` by ``max_new_tokens`` tokens, always taking the most likely one.
+
+    ``model(tokens)`` returns logits ``[batch pos d_vocab]``. At each step, run
+    the model on everything so far, take the logits at the *last* position,
+    their argmax is the next token; append it and go on. Returns
+    ``[batch pos + max_new_tokens]``: the prompt followed by the new tokens.
+    (Assume ``pos + max_new_tokens <= n_ctx``.)
+
+    >>> class Next(nn.Module):          # a toy "model" that always predicts (last token + 1) % 5
+    ...     def forward(self, tokens):
+    ...         return torch.nn.functional.one_hot((tokens + 1) % 5, 5).float()
+    >>> greedy_generate(Next(), torch.tensor([[0], [3]]), 3)
+    tensor([[0, 1, 2, 3],
+            [3, 4, 0, 1]])
+    """
+    # BEGIN SOLUTION
+    # HINT: loop max_new_tokens times: model(tokens)[:, -1].argmax(dim=-1), then torch.cat a [batch, 1] column
+    for _ in range(max_new_tokens):
+        next_token = model(tokens)[:, -1].argmax(dim=-1)
+        tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+    return tokens
+    # END SOLUTION
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+
+
+def training_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, tokens: Tensor, max_grad_norm: float | None = None
+) -> float:
+    """One optimisation step on the batch ``tokens: [batch pos]``; returns the loss before the step, as a float.
+
+    1. clear the gradients left by the previous step (``optimizer.zero_grad()``);
+    2. the loss: the mean next-token cross-entropy,
+       ``cross_entropy_per_token(model(tokens), tokens).mean()``;
+    3. ``loss.backward()`` fills each parameter's ``.grad``;
+    4. when ``max_grad_norm`` is given, scale all the gradients together so that
+       their global norm is at most ``max_grad_norm``
+       (``torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)``);
+    5. ``optimizer.step()`` updates the parameters;
+    6. return ``loss.item()``.
+
+    >>> model = nn.Sequential(nn.Embedding(5, 5))            # a bigram "model": logits from the current token
+    >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    >>> tokens = torch.tensor([[0, 1, 2, 3, 4]])
+    >>> first, second = training_step(model, opt, tokens), training_step(model, opt, tokens)
+    >>> second < first
+    True
+    """
+    # BEGIN SOLUTION
+    # HINT: zero_grad, loss, backward, clip (only when max_grad_norm is not None), step; in that order
+    optimizer.zero_grad()
+    loss = cross_entropy_per_token(model(tokens), tokens).mean()
+    loss.backward()
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    return loss.item()
     # END SOLUTION

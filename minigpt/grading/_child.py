@@ -2,8 +2,8 @@
 
 Run as ``python -I _child.py JOB_DIR`` by :mod:`minigpt.grading.sandbox`, never
 imported by the student's process for anything but this. It imports only the
-standard library and torch (plus ``minigpt.config`` for module exercises), and
-never ``minigpt.grading``: the grader's comparisons and the reference
+standard library and torch (plus ``minigpt.config`` for module exercises and
+``minigpt.model`` for model exercises), and never ``minigpt.grading``: the grader's comparisons and the reference
 solutions stay out of the student's reach. The job directory holds::
 
     job.json            what to run and the limits
@@ -300,6 +300,37 @@ def kill_descendants() -> None:
                 pass
 
 
+# ---------------------------------------------------------------- model exercises
+
+
+def call_with_model(impl, case: dict):
+    """Run a ``kind="model"`` exercise on one case: a function that takes a model (and an optimizer).
+
+    The case holds ``cfg`` (``GPTConfig`` fields) and ``state_dict``, from which a
+    ``minigpt.GPT`` is built; optionally ``optimizer``, ``{"type": "SGD", "lr": 0.1, ...}``,
+    an optimizer of ``torch.optim`` over the model's parameters; and ``calls``, a
+    list of keyword-argument dicts. ``impl(model=..., [optimizer=...,] **call)``
+    runs once per dict, in order, on the same model, with gradients enabled.
+    Returns ``(returns, parameters)``: what each call returned, and the model's
+    state dict after the calls (so a training step is judged by what it did).
+    Shared by the sandbox and the in-process ``check`` (the grader imports this file).
+    """
+    from minigpt.config import GPTConfig
+    from minigpt.model import GPT
+
+    case = dict(case)
+    model = GPT(GPTConfig(**case.pop("cfg")), init=False)
+    model.load_state_dict(case.pop("state_dict"))
+    if "optimizer" in case:
+        spec = dict(case.pop("optimizer"))
+        case["optimizer"] = getattr(torch.optim, spec.pop("type"))(model.parameters(), **spec)
+    returns = []
+    with torch.enable_grad():
+        for kwargs in case.pop("calls"):
+            returns.append(impl(model=model, **case, **kwargs))
+    return returns, {name: t.detach().clone() for name, t in model.state_dict().items()}
+
+
 # ---------------------------------------------------------------- running the exercise
 
 
@@ -417,6 +448,8 @@ def main(job_dir: str) -> None:
                     model = impl(cfg)
                     model.load_state_dict(state_dict)
                     outputs.append(model(**kwargs))
+                elif job["kind"] == "model":
+                    outputs.append(call_with_model(impl, kwargs))
                 else:
                     if job["kind"] == "sampler" and "seed" in kwargs:  # as in minigpt.grading.check.call
                         kwargs["generator"] = torch.Generator().manual_seed(kwargs.pop("seed"))

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import torch
 
-from .compare import Verdict, compare, compare_sample_rows
+from ._child import call_with_model
+from .compare import OK, Verdict, compare, compare_sample_rows
 from .reference import reference
 from .registry import Case, Exercise, get_exercise
 
@@ -73,6 +74,8 @@ def call(ex: Exercise, impl: Any, case: Case) -> Any:
         module.load_state_dict(state_dict)
         with torch.no_grad():
             return module(**kwargs)
+    if ex.kind == "model":  # a function of a model (and an optimizer): see _child.call_with_model
+        return call_with_model(impl, kwargs)
     if ex.kind == "sampler" and "seed" in kwargs:  # a generator is not data: the case carries its seed
         kwargs["generator"] = torch.Generator().manual_seed(kwargs.pop("seed"))
     with torch.no_grad():
@@ -82,7 +85,27 @@ def call(ex: Exercise, impl: Any, case: Case) -> Any:
 def judge(ex: Exercise, case: Case, expected: Any, got: Any) -> Verdict:
     if ex.kind == "sampler":  # expected: the probability table [batch d_vocab]; got: samples [batch]
         return compare_sample_rows(expected, got)
+    if ex.kind == "model":
+        return _judge_model_calls(ex, expected, got)
     return compare(expected, got, atol=ex.atol, rtol=ex.rtol)
+
+
+def _judge_model_calls(ex: Exercise, expected: Any, got: Any) -> Verdict:
+    """``(returns, parameters)`` of :func:`call_with_model`: each call's return value, then each parameter."""
+    (returns, params), ok = expected, isinstance(got, tuple) and len(got) == 2
+    if not (ok and isinstance(got[0], list) and len(got[0]) == len(returns) and isinstance(got[1], dict)
+            and set(got[1]) == set(params)):
+        return Verdict(False, "type", "the calls did not return one result each (grader harness mismatch)")
+    for i, (exp, out) in enumerate(zip(returns, got[0])):
+        verdict = compare(exp, out, atol=ex.atol, rtol=ex.rtol, what=f"call {i + 1} returned" if len(returns) > 1
+                          else "the call returned")
+        if not verdict.passed:
+            return verdict
+    for name, exp in params.items():
+        verdict = compare(exp, got[1][name], atol=ex.atol, rtol=ex.rtol, what=f"parameter {name} after the calls")
+        if not verdict.passed:
+            return verdict
+    return OK
 
 
 def expected_outputs(ex: Exercise, cases: list[Case]) -> list[Any]:

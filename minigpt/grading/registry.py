@@ -22,7 +22,13 @@ compared by their distribution (see ``compare.compare_sample_rows``): the
 exercise's ``expected_fn`` gives the reference's probability table, and each
 mutant's ``expected_fn`` the table its wrong samples are drawn from. A
 sampler case may carry ``seed`` (an int): the call gets
-``generator=torch.Generator().manual_seed(seed)``.
+``generator=torch.Generator().manual_seed(seed)``. For ``kind="model"`` the
+exercise is a function of a model (a training step, a generation loop): the
+case carries ``cfg``, ``state_dict``, optionally ``optimizer``
+(``{"type": "SGD", "lr": ...}``) and ``calls`` (a list of keyword-argument
+dicts); the grader builds a ``minigpt.GPT`` and calls the function once per
+dict, and judges what each call returned and the parameters afterwards (see
+``_child.call_with_model``).
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ class Exercise:
     make_cases: Callable[[], list[Case]]
     depends_on: list[str] = field(default_factory=list)
     mutants: list[Mutant] = field(default_factory=list)
-    kind: str = "function"  # "function" | "module" | "sampler"
+    kind: str = "function"  # "function" | "module" | "sampler" | "model"
     atol: float = 1e-5
     rtol: float = 1e-4
     timeout_s: float = 30.0

@@ -26,6 +26,8 @@ from minigpt.grading.reference import _definition_source, dependency_source, ref
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = all_exercises(chapter=1)
+MODEL_KINDS = {"greedy_generate": "model", "training_step": "model"}  # functions of a model (and an optimizer)
+TEXT_ONLY = {"bpe_merge_word", "count_parameters"}  # words and numbers
 MUTANTS = [(ex, m) for ex in EXERCISES for m in ex.mutants]
 
 
@@ -69,8 +71,9 @@ def test_mutant_fails_with_its_own_diagnosis(ex, mutant):
 def test_chapter_has_the_planned_exercises():
     names = {ex.name for ex in EXERCISES}
     assert {"layer_norm", "embed", "pos_embed", "apply_causal_mask", "gelu_new", "Attention", "mlp", "Block",
-            "unembed", "sample_next_token"} <= names
-    assert len(EXERCISES) >= 10
+            "unembed", "sample_next_token", "bpe_merge_word", "Transformer", "count_parameters", "greedy_generate",
+            "training_step"} <= names
+    assert len(EXERCISES) >= 18
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
@@ -83,7 +86,8 @@ def test_exercise_metadata(ex):
     assert len({m.diagnosis for m in ex.mutants}) == len(ex.mutants)
     for dep in ex.depends_on:
         assert EXERCISES.index(get_exercise(dep)) < EXERCISES.index(ex)
-    assert ex.kind == ("module" if ex.name[0].isupper() else "sampler" if "sample" in ex.name else "function")
+    kind = "module" if ex.name[0].isupper() else "sampler" if "sample" in ex.name else "function"
+    assert ex.kind == MODEL_KINDS.get(ex.name, kind)
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
@@ -95,8 +99,15 @@ def test_cases_are_seeded_small_and_batched(ex):
         for key in a:
             if isinstance(a[key], torch.Tensor):
                 assert torch.equal(a[key], b[key]), key
-    batches = [next(v for v in case.values() if isinstance(v, torch.Tensor)).shape[0] for case in first]
-    assert max(batches) > 1, "some case must have batch > 1"
+    if ex.kind == "model":  # the tensors are in the calls
+        assert all(torch.equal(x, y) for a, b in zip(first, second) for ca, cb in zip(a["calls"], b["calls"])
+                   for x, y in zip(ca.values(), cb.values()) if isinstance(x, torch.Tensor))
+        first = [call for case in first for call in case["calls"]]
+    tensors = [next((v for v in case.values() if isinstance(v, torch.Tensor)), None) for case in first]
+    if all(t is None for t in tensors):
+        assert ex.name in TEXT_ONLY, "only these exercises may have cases without tensors"
+        return
+    assert max(t.shape[0] for t in tensors if t is not None) > 1, "some case must have batch > 1"
     if ex.kind == "module":
         for case in first:
             biases = [v for k, v in case["state_dict"].items() if k.split(".")[-1] in ("b", "b_Q", "b_K", "b_V",
@@ -126,7 +137,7 @@ def test_solutions_file_does_not_import_the_grader():
 def test_stub_classes_raise_cleanly_on_construction():
     stub = load_stub()
     cfg = GPTConfig(d_model=8, n_heads=2, n_layers=1, d_vocab=11, n_ctx=16)
-    for cls in (stub.Attention, stub.Block):
+    for cls in (stub.Attention, stub.Block, stub.Transformer):
         with pytest.raises(NotImplementedError):
             cls(cfg)
 
@@ -244,3 +255,109 @@ def test_sampling_probs_is_the_reference_distribution():
         samples = call(ex, sol.sample_next_token, case)
         assert compare_sample_rows(probs, samples).passed
     assert ex.expected_fn is sampling_probs
+
+
+# ---------------------------------------------------------------------------
+# oracles for the later pieces: the tokenizer, minigpt's GPT and generate, torch's attention and optimizers
+# ---------------------------------------------------------------------------
+
+
+def test_bpe_merge_word_equals_the_gpt2_tokenizer():
+    from minigpt import get_tokenizer
+
+    tok = get_tokenizer("gpt2")
+    merges = sorted(tok.ranks, key=tok.ranks.__getitem__)
+    for word in (" Paris", "Paris", " grokking", " tokenization", " unbelievable", "    ", " 2024", "(self",
+                 " déjà", " 東京", "aaaaaaa"):
+        expected = [tok.id_to_token(i) for i in tok.encode(word)]  # each word is one pre-token
+        assert sol.bpe_merge_word(tok.to_standins(word), merges) == expected, word
+
+
+def _untied_state(model) -> dict:
+    state = dict(model.state_dict())
+    state["unembed.W_U"] = model.W_U.detach().clone()
+    return state
+
+
+def test_transformer_equals_minigpt_gpt():
+    from minigpt import GPT
+
+    for case in get_exercise("ch01.transformer").make_cases():
+        ours = _loaded(sol.Transformer, case)
+        lib = GPT(GPTConfig(**case["cfg"]), init=False)
+        lib.load_state_dict(case["state_dict"])
+        with torch.no_grad():
+            torch.testing.assert_close(ours(case["tokens"]), lib(case["tokens"]), atol=1e-5, rtol=1e-5)
+    # a tied model (GPT-2's way) loads once W_U = W_E.T is copied in
+    cfg = GPTConfig(n_layers=2, d_model=16, n_heads=4, d_vocab=23, n_ctx=12, seed=3)
+    lib = GPT(cfg)
+    ours = sol.Transformer(cfg)
+    ours.load_state_dict(_untied_state(lib))
+    tokens = torch.randint(0, 23, (2, 9), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(tokens), lib(tokens), atol=1e-5, rtol=1e-5)
+
+
+def test_greedy_generate_equals_minigpt_generate():
+    from minigpt import GPT
+
+    for case in get_exercise("ch01.greedy_generate").make_cases():
+        model = GPT(GPTConfig(**case["cfg"]), init=False)
+        model.load_state_dict(case["state_dict"])
+        (call_kwargs,) = case["calls"]
+        ours = sol.greedy_generate(model, **call_kwargs)
+        for use_kv_cache in (True, False):
+            theirs = model.generate(call_kwargs["tokens"], call_kwargs["max_new_tokens"], temperature=0.0,
+                                    use_kv_cache=use_kv_cache, stop_at_eos=False)
+            assert torch.equal(ours, theirs)
+        assert len(set(ours[:, -call_kwargs["max_new_tokens"]:].flatten().tolist())) > 2, "a non-trivial case"
+
+
+def test_count_parameters_equals_minigpt():
+    from minigpt import GPT
+
+    for case in get_exercise("ch01.count_parameters").make_cases():
+        with torch.device("meta"):  # shapes only: no memory, no time
+            model = GPT(GPTConfig(**case), init=False)
+        assert sol.count_parameters(**case) == model.n_params(non_embedding=False), case
+    assert sol.count_parameters(**get_exercise("ch01.count_parameters").make_cases()[0]) == 124_439_808  # GPT-2
+
+
+def test_training_step_equals_a_hand_written_step():
+    from minigpt import GPT
+    from minigpt.grading._child import call_with_model
+
+    ex = get_exercise("ch01.training_step")
+    for case in ex.make_cases():
+        returns, params = call_with_model(sol.training_step, case)
+        model = GPT(GPTConfig(**case["cfg"]), init=False)
+        model.load_state_dict(case["state_dict"])
+        spec = dict(case["optimizer"])
+        opt = getattr(torch.optim, spec.pop("type"))(model.parameters(), **spec)
+        losses = []
+        for kwargs in case["calls"]:
+            opt.zero_grad()
+            loss = model(kwargs["tokens"], return_type="loss")
+            loss.backward()
+            if kwargs["max_grad_norm"] is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), kwargs["max_grad_norm"])
+            opt.step()
+            losses.append(loss.item())
+        assert returns == pytest.approx(losses, rel=1e-5)
+        for name, p in model.state_dict().items():
+            torch.testing.assert_close(params[name], p, atol=1e-6, rtol=1e-5)
+        assert any(not torch.equal(params[k], case["state_dict"][k]) for k in params), "the step changed nothing"
+
+
+def test_the_chapter_checks_every_exercise_once_in_order():
+    import re
+
+    source = (ROOT / "chapters" / "01_transformer_from_scratch.py").read_text()
+    checked = re.findall(r'^check\("(ch01\.\w+)", ex\.(\w+)\)', source, re.M)
+    assert sorted(i for i, _ in checked) == sorted(ex.id for ex in EXERCISES)
+    assert all(get_exercise(i).name == name for i, name in checked)
+    used = re.findall(r'mine_or_reference\("(ch01\.\w+)", ex\.(\w+)\)', source)
+    assert used and all(get_exercise(i).name == name for i, name in used)
+    first_check = {i: source.index(f'check("{i}"') for i, _ in checked}
+    assert all(first_check[i] < source.index(f'mine_or_reference("{i}"') for i, _ in used), \
+        "a piece is checked before the chapter uses it"
