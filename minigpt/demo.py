@@ -12,38 +12,19 @@ Runs offline on a 2-core CPU in well under a minute:
 
 from __future__ import annotations
 
-import random
 import sys
-import sysconfig
 import time
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from .attention import attention_table
 from .config import GPTConfig
+from .data.corpus import stdlib_text
 from .model import GPT
 from .tokenizer import ByteTokenizer
 
 DEMO_CONFIG = dict(n_layers=2, d_model=128, n_heads=4, d_vocab=256, n_ctx=128, seed=0)
-
-
-def stdlib_text(n_bytes: int = 2_000_000, seed: int = 0) -> str:
-    """About ``n_bytes`` of Python source from the standard library (offline, always present)."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in root.glob("*.py") if p.stat().st_size < 200_000)
-    if not files:
-        raise FileNotFoundError(f"found no .py files in the standard library at {root}")
-    random.Random(seed).shuffle(files)
-    parts, total = [], 0
-    for path in files:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        parts.append(text)
-        total += len(text)
-        if total >= n_bytes:
-            break
-    return "".join(parts)
 
 
 def print_kernels(out=None) -> None:
@@ -51,7 +32,8 @@ def print_kernels(out=None) -> None:
     print("attention kernels:", file=out)
     for info in attention_table():
         status = "available" if info.available else f"unavailable ({info.reason})"
-        print(f"  {info.name:<8} {status:<12} {info.description}", file=out)
+        note = f" [{info.note}]" if getattr(info, "note", "") else ""
+        print(f"  {info.name:<8} {status:<12} {info.description}{note}", file=out)
 
 
 def train_briefly(model: GPT, data: torch.Tensor, steps: int, batch: int = 16, lr: float = 6e-3) -> list[float]:
