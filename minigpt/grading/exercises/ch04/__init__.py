@@ -1,1 +1,9 @@
-"""Chapter 4's exercise checks (one module per group of exercises)."""
+"""Chapter 4's checks: seeded cases and the mistakes learners make, one ``register`` per exercise.
+
+The exercises themselves are in ``solutions/ch04_grokking.py``. Every mutant
+is a real wrong answer with a diagnosis a learner can act on, and the cases
+tell every mutant apart from the reference and from the other mutants
+(``tests/grading/test_ch04_exercises.py`` holds both facts).
+"""
+
+from . import basis, transforms, neurons, progress  # noqa: F401  (registration order: chapter order)
