@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import counting_sampler, tiny_model
+from tiny_models import _one_thread, counting_sampler, tiny_model  # noqa: F401  (_one_thread: an autouse fixture)
 
 from minigpt.checkpoints import list_snapshots, load_checkpoint, load_history
 from minigpt.train import Precision, TrainConfig, batch_generator, pick_device, train
@@ -124,3 +124,10 @@ def test_resuming_with_other_settings_warns(tmp_path):
     train(tiny_model(), counting_sampler, cfg(), out=tmp_path, stop_at=4)
     with pytest.warns(UserWarning, match="changed settings.*lr"):
         train(tiny_model(), counting_sampler, cfg(lr=0.5), out=tmp_path, resume=True)
+
+
+def test_threads_are_set_for_the_run_and_restored():
+    seen, before = [], torch.get_num_threads()
+    result = train(tiny_model(), counting_sampler, cfg(steps=1, threads=before + 1),
+                   evals=[lambda model: seen.append(torch.get_num_threads()) or {}])
+    assert seen == [before + 1] * 2 and result.info["threads"] == before + 1 and torch.get_num_threads() == before
