@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the data (default 0)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     parser.add_argument("--dtype", default=None, help="auto, float32, bfloat16 or float16 (default: the recipe's)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the recipe's)")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/resume.pt when it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -67,7 +68,8 @@ def run(args) -> int:
         print(f"minigpt train: {exc.args[0]}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("checkpoints") / recipe.name
-    overrides = {k: v for k, v in (("steps", args.steps), ("dtype", args.dtype)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("dtype", args.dtype), ("threads", args.threads))
+                 if v is not None}
     if args.resume:
         overrides["resume"] = True
     try:

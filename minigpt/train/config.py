@@ -36,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:1", "mps"
     dtype: str = "auto"  # "auto" (bf16 autocast on CUDA where supported), "float32", "bfloat16", "float16"
+    threads: int | None = None  # CPU threads while training (None: torch's default); restored afterwards
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -36,7 +36,7 @@ BOS = 0
 MODEL = dict(n_layers=2, d_model=64, n_heads=4, d_vocab=128, n_ctx=32, attn_only=True, normalization_type="LN",
              init_range=0.1, name="induction-2l", extra={"bos_token_id": BOS})
 TRAIN = dict(steps=3000, batch_size=64, lr=3e-3, warmup_steps=100, weight_decay=0.05, betas=(0.9, 0.999),
-             min_lr_ratio=0.1, eval_every=50, snapshot_every=50)
+             min_lr_ratio=0.1, eval_every=50, snapshot_every=50, threads=1)  # tiny matmuls: 1 thread is fastest
 DATA = dict(min_len=8, max_len=None)
 INIT = dict(embed_std=None)  # None: W_E and W_pos drawn like the other weights (std cfg.init_range)
 SHORT = dict(steps=1200, schedule="constant", eval_every=100, snapshot_every=None)  # induction-2l-short (CI)
@@ -103,7 +103,7 @@ def run(out: Path, *, device: str = "auto", seed: int = 0, progress: bool = True
     model, sample, cfg, data_kw = build(seed, **{**(preset or {}), **overrides})
     cfg = cfg.replace(device=device, progress=progress)
     command = f"minigpt train {name} --seed {seed}" + "".join(
-        f" --{k} {v}" for k, v in overrides.items() if k in ("steps", "dtype"))
+        f" --{k} {v}" for k, v in overrides.items() if k in ("steps", "dtype", "threads"))
     meta = {"command": command, "data": {"sampler": "minigpt.data.induction_batch", "bos": BOS, **data_kw},
             "eval": "minigpt.train.induction.induction_metrics"}
     train(model, sample, cfg, evals=[induction_metrics], out=out, resume=resume, recipe=name, meta=meta)

@@ -30,7 +30,7 @@ BOS = 0
 MODEL = dict(n_layers=2, d_model=128, n_heads=4, d_vocab=256, n_ctx=128, eos_token_id=BOS, init_range=0.1,
              name="stdlib-bytes", extra={"bos_token_id": BOS, "tokenizer": "bytes"})
 TRAIN = dict(steps=1500, batch_size=16, lr=3e-3, warmup_steps=50, weight_decay=0.1, min_lr_ratio=0.1,
-             eval_every=100)
+             eval_every=100, threads=1)  # on a busy 2-core machine, 2 threads ran 4x slower than 1
 DATA = dict(n_bytes=2_000_000, val_fraction=0.05)
 
 
@@ -67,7 +67,7 @@ def run(out: Path, *, device: str = "auto", seed: int = 0, progress: bool = True
     val = with_bos(corpus.eval_batch(n_ctx, n=32))
     cfg = TrainConfig(**train_kw, seed=seed).replace(device=device, progress=progress)
     command = f"minigpt train stdlib-bytes --seed {seed}" + "".join(
-        f" --{k} {v}" for k, v in overrides.items() if k in ("steps", "dtype"))
+        f" --{k} {v}" for k, v in overrides.items() if k in ("steps", "dtype", "threads"))
     meta = {"command": command, "data": {"corpus": "minigpt.data.stdlib_corpus", "tokenizer": "bytes", "bos": BOS,
                                          "train_tokens": len(corpus.train), "val_tokens": len(corpus.val), **data_kw}}
     train(model, lambda gen, n: with_bos(windows(gen, n)), cfg, evals=[text_metrics(val)], out=out, resume=resume,
