@@ -638,7 +638,7 @@ check("ch01.training_step", ex.training_step)
 
 # %%
 training_step = mine_or_reference("ch01.training_step", ex.training_step)
-steps, batch_size = (1500, 32) if LONG_TRAINING else (120, 16)  # the shipped model: 1,500 steps of 32 windows
+steps, batch_size = (1500, 16) if LONG_TRAINING else (120, 16)  # the shipped model: 1,500 steps of 16 windows
 corpus = stdlib_corpus(n_bytes=2_000_000, val_fraction=0.05)
 print(f"corpus: {len(corpus.train):,} training bytes, {len(corpus.val):,} held out")
 cfg = trained.cfg.replace(seed=0)
