@@ -50,8 +50,9 @@ def plot_fourier_coeffs(coeffs, names: Sequence[str] | None = None, *, title: st
     ax = fig.add_subplot()
     im = ax.imshow(c, cmap=DIVERGING, vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
     if names is not None:
-        step = max(1, len(names) // max_labels)
-        ax.set_yticks(range(0, len(names), step), [names[i] for i in range(0, len(names), step)], fontsize=6)
+        step = 1 if len(names) <= max_labels else 2 * math.ceil(len(names) / (2 * max_labels))
+        rows = [0] + list(range(1, len(names), step))  # the constant, then cos rows: one label per frequency
+        ax.set_yticks(rows, [names[i] for i in rows], fontsize=6)
     ax.set_xlabel(x_label)
     ax.set_ylabel("Fourier basis function")
     ax.set_title(title)
@@ -125,9 +126,12 @@ def plot_progress(rows: Sequence[Mapping], keys: Sequence[str], *, log_y: bool =
         if pts:
             x, y = zip(*pts)
             ax.plot(x, y, label=key.replace("_", " "), linewidth=1.5)
-    for label, step in (marks or {}).items():
+    for i, (label, step) in enumerate((marks or {}).items()):
+        if step is None:
+            continue
         ax.axvline(step, color="grey", linestyle="--", linewidth=1)
-        ax.text(step, 1.0, " " + label, transform=ax.get_xaxis_transform(), fontsize=8, va="top", color="grey")
+        ax.text(step, 0.99 - 0.06 * (i % 3), " " + label, transform=ax.get_xaxis_transform(), fontsize=8, va="top",
+                color="grey")  # staggered, so that close marks stay readable
     if log_y:
         ax.set_yscale("log")
     if log_x:

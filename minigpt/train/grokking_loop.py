@@ -63,7 +63,7 @@ class GrokSettings:
     grokfast_alpha: float | None = None
     grokfast_lamb: float = 0.0
     fast: bool = True
-    threads: int | None = None
+    threads: int | None = None  # torch threads while training (restored after); None: leave torch's setting
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -104,8 +104,16 @@ def train_grokking(s: GrokSettings, *, device: str = "cpu",
                    callback: Callable[[int, GPT, dict | None], None] | None = None,
                    progress: bool = False) -> GrokRun:
     """Train a grokking model with settings ``s``; ``callback(epoch, model, row)`` after each step (row or None)."""
+    threads = torch.get_num_threads()
     if s.threads:
         torch.set_num_threads(s.threads)
+    try:
+        return _train(s, device, callback, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(s: GrokSettings, device: str, callback, progress: bool) -> GrokRun:
     data = modular_data(s.p, s.operation, s.train_frac, s.data_seed).to(device)
     cfg = grokking_config(s.p, d_model=s.d_model, n_heads=s.n_heads, d_mlp=s.d_mlp, seed=s.seed,
                           init_range=s.init_range)
