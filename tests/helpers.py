@@ -39,3 +39,15 @@ def hf_twin(n_layer=2, n_embd=48, n_head=4, n_positions=40, vocab_size=97, seed=
     ours = GPT(config_from_hf(hc.to_dict())).eval()
     load_hf_state_dict(ours, hf.state_dict())
     return hf, ours
+
+
+def load_stub(file: str):
+    """A fresh import of the generated student copy ``exercises/<file>`` (e.g. ``ch01_transformer.py``)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "exercises" / file
+    spec = importlib.util.spec_from_file_location(f"stub_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,12 +1,12 @@
-"""Chapter 2's exercises: the solutions pass, the stubs are not implemented, every known mistake is named.
+"""Chapter 2's exercises: what is particular to the chapter (which exercises, their kinds and cases).
 
-Plus oracles: the reference pieces equal minigpt's own kernels, masks and KV cache, and torch's softmax.
+test_every_exercise.py holds what every exercise must do (the solution passes, the stub is not
+implemented, every known mistake is named). Plus oracles: the reference pieces equal minigpt's own
+kernels, masks and KV cache, and torch's softmax.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import math
 from pathlib import Path
 
@@ -17,59 +17,10 @@ import solutions.ch02_attention as sol
 from minigpt import GPT, GPTConfig, KVCache
 from minigpt.attention import causal_mask, get_attention, naive_attention, register_attention, unregister_attention
 from minigpt.attention.naive import attention_scores as lib_attention_scores
-from minigpt.grading import all_exercises, check, get_exercise
-from minigpt.grading.grade import grade_folder
-from minigpt.grading.reference import _definition_source, dependency_source, reference
+from minigpt.grading import all_exercises, get_exercise
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = all_exercises(chapter=2)
-MUTANTS = [(ex, m) for ex in EXERCISES for m in ex.mutants]
-
-
-def load_stub(file: str = "ch02_attention.py"):
-    """A fresh import of the generated student copy ``exercises/<file>``."""
-    path = ROOT / "exercises" / file
-    spec = importlib.util.spec_from_file_location(f"stub_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# ---------------------------------------------------------------------------
-# the three facts CI holds
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
-def test_solution_passes(ex):
-    result = check(ex.id, reference(ex))
-    assert result.status == "pass", str(result)
-    assert result.score == ex.points
-
-
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
-def test_stub_is_not_implemented(ex):
-    result = check(ex.id, getattr(load_stub(ex.file), ex.name))
-    assert result.status == "not_implemented", str(result)
-    assert result.score == 0
-
-
-@pytest.mark.parametrize("ex, mutant", MUTANTS, ids=[f"{ex.id}-{m.name}" for ex, m in MUTANTS])
-def test_mutant_fails_with_its_own_diagnosis(ex, mutant):
-    result = check(ex.id, mutant.fn)
-    assert result.status == "fail", str(result)
-    assert result.score == 0
-    assert result.diagnosis == mutant.diagnosis, str(result)
-    assert mutant.diagnosis in str(result)
-
-
-@pytest.mark.slow
-def test_in_the_sandbox_the_solutions_score_full_marks_and_the_stubs_zero():
-    solutions = grade_folder(ROOT / "solutions", exercise_ids=["ch02"], jobs=2)
-    assert len(solutions.results) == len(EXERCISES)
-    assert solutions.score == solutions.max_score > 0, solutions.table()
-    stubs = grade_folder(ROOT / "exercises", exercise_ids=["ch02"], jobs=2)
-    assert {r.status for r in stubs.results} == {"not_implemented"}, stubs.table()
 
 
 def test_chapter_has_the_planned_exercises():
@@ -79,15 +30,10 @@ def test_chapter_has_the_planned_exercises():
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
-def test_exercise_metadata(ex):
-    assert ex.id == f"ch02.{ex.name}" and ex.chapter == 2 and ex.file == "ch02_attention.py"
-    assert ex.points > 0 and ex.difficulty in (1, 2, 3) and ex.kind == "function"
-    assert 1 <= len(ex.hints) <= 3
+def test_chapter_metadata(ex):
+    """Chapter 2's file and kind, and four known mistakes at least; test_every_exercise.py checks the rest."""
+    assert ex.file == "ch02_attention.py" and ex.kind == "function"
     assert len(ex.mutants) >= 4
-    assert len({m.name for m in ex.mutants}) == len(ex.mutants)
-    assert len({m.diagnosis for m in ex.mutants}) == len(ex.mutants)
-    for dep in ex.depends_on:
-        assert EXERCISES.index(get_exercise(dep)) < EXERCISES.index(ex)
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
@@ -105,25 +51,6 @@ def test_cases_are_seeded_and_small(ex):
     tensors = [next((v for v in case.values() if isinstance(v, torch.Tensor)), None) for case in first]
     if tensors[0] is not None:
         assert max(t.shape[0] for t in tensors) > 1, "some case must have batch > 1"
-
-
-def test_dependencies_are_graded_with_the_reference():
-    """The stub, with the reference dependencies filled in, is still not implemented; with the answer, it passes."""
-    for ex in EXERCISES:
-        if not ex.depends_on:
-            continue
-        stub = load_stub(ex.file)
-        exec(dependency_source(ex), stub.__dict__)
-        assert check(ex.id, getattr(stub, ex.name)).status == "not_implemented", ex.id
-        exec(_definition_source(ex.file, ex.name), stub.__dict__)
-        assert check(ex.id, getattr(stub, ex.name)).status == "pass", ex.id
-
-
-def test_solutions_file_does_not_import_the_grader():
-    tree = ast.parse((ROOT / "solutions" / "ch02_attention.py").read_text())
-    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    assert not [m for m in imported if "grading" in m or m.startswith("solutions")]
 
 
 # ---------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""Chapter 4's exercises: the solutions pass, the stubs are not implemented, every known mistake is named.
+"""Chapter 4's exercises: what is particular to the chapter (which exercises, their kinds and cases).
 
-Plus oracles: the reference pieces equal minigpt.interp's Fourier tools and progress measures.
+test_every_exercise.py holds what every exercise must do (the solution passes, the stub is not
+implemented, every known mistake is named). Plus oracles: the reference pieces equal minigpt.interp's
+Fourier tools and progress measures.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,60 +15,12 @@ import torch
 
 import solutions.ch04_grokking as sol
 from minigpt.data import all_pairs, modular_labels
-from minigpt.grading import all_exercises, check, get_exercise
-from minigpt.grading.grade import grade_folder
-from minigpt.grading.reference import _definition_source, dependency_source, reference
+from minigpt.grading import all_exercises
 from minigpt.interp import fourier as lib
 from minigpt.interp import progress as lib_progress
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = all_exercises(chapter=4)
-MUTANTS = [(ex, m) for ex in EXERCISES for m in ex.mutants]
-
-
-def load_stub(file: str = "ch04_grokking.py"):
-    path = ROOT / "exercises" / file
-    spec = importlib.util.spec_from_file_location(f"stub_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# ---------------------------------------------------------------------------
-# the three facts CI holds
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
-def test_solution_passes(ex):
-    result = check(ex.id, reference(ex))
-    assert result.status == "pass", str(result)
-    assert result.score == ex.points
-
-
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
-def test_stub_is_not_implemented(ex):
-    result = check(ex.id, getattr(load_stub(ex.file), ex.name))
-    assert result.status == "not_implemented", str(result)
-    assert result.score == 0
-
-
-@pytest.mark.parametrize("ex, mutant", MUTANTS, ids=[f"{ex.id}-{m.name}" for ex, m in MUTANTS])
-def test_mutant_fails_with_its_own_diagnosis(ex, mutant):
-    result = check(ex.id, mutant.fn)
-    assert result.status == "fail", str(result)
-    assert result.score == 0
-    assert result.diagnosis == mutant.diagnosis, str(result)
-    assert mutant.diagnosis in str(result)
-
-
-@pytest.mark.slow
-def test_in_the_sandbox_the_solutions_score_full_marks_and_the_stubs_zero():
-    solutions = grade_folder(ROOT / "solutions", exercise_ids=["ch04"], jobs=2)
-    assert len(solutions.results) == len(EXERCISES)
-    assert solutions.score == solutions.max_score > 0, solutions.table()
-    stubs = grade_folder(ROOT / "exercises", exercise_ids=["ch04"], jobs=2)
-    assert {r.status for r in stubs.results} == {"not_implemented"}, stubs.table()
 
 
 def test_chapter_has_the_planned_exercises():
@@ -78,15 +31,10 @@ def test_chapter_has_the_planned_exercises():
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
-def test_exercise_metadata(ex):
-    assert ex.id == f"ch04.{ex.name}" and ex.chapter == 4 and ex.file == "ch04_grokking.py"
-    assert ex.points > 0 and ex.difficulty in (1, 2, 3) and ex.kind == "function"
-    assert 1 <= len(ex.hints) <= 3
+def test_chapter_metadata(ex):
+    """Chapter 4's file and kind, and four known mistakes at least; test_every_exercise.py checks the rest."""
+    assert ex.file == "ch04_grokking.py" and ex.kind == "function"
     assert len(ex.mutants) >= 4
-    assert len({m.name for m in ex.mutants}) == len(ex.mutants)
-    assert len({m.diagnosis for m in ex.mutants}) == len(ex.mutants)
-    for dep in ex.depends_on:
-        assert EXERCISES.index(get_exercise(dep)) < EXERCISES.index(ex)
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
@@ -106,18 +54,8 @@ def test_cases_are_seeded_and_small(ex):
                     assert x == y, key
 
 
-def test_dependencies_are_graded_with_the_reference():
-    for ex in EXERCISES:
-        if not ex.depends_on:
-            continue
-        stub = load_stub(ex.file)
-        exec(dependency_source(ex), stub.__dict__)
-        assert check(ex.id, getattr(stub, ex.name)).status == "not_implemented", ex.id
-        exec(_definition_source(ex.file, ex.name), stub.__dict__)
-        assert check(ex.id, getattr(stub, ex.name)).status == "pass", ex.id
-
-
-def test_solutions_file_does_not_import_the_grader():
+def test_solutions_file_imports_nothing_from_minigpt():
+    """Chapter 4's solutions stand alone (test_every_exercise.py checks every file for the grader)."""
     tree = ast.parse((ROOT / "solutions" / "ch04_grokking.py").read_text())
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
