@@ -11,6 +11,7 @@ grade (``error``, with a message); nothing a submission does stops the batch.
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,20 @@ from .sandbox import Limits, run_exercise
 
 MARKS = {"pass": "PASS", "fail": "FAIL", "not_implemented": "TODO", "error": "ERROR", "timeout": "TIMEOUT",
          "memory": "MEMORY", "crash": "CRASH"}
+MIN_MESSAGE = 30  # columns a message needs beside its row in ``table()``; with fewer it goes under the row
+UNDER_INDENT = 4
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    """``text`` in lines of at most ``width`` columns (``indent`` included), broken only between words;
+    a word longer than the line stands alone. The text's own line breaks are kept.
+
+    >>> _wrap("likely mistake: the variance is unbiased", 20, "  ")
+    ['  likely mistake:', '  the variance is', '  unbiased']
+    """
+    return [line for paragraph in text.splitlines() or [""]
+            for line in textwrap.wrap(paragraph, max(width, len(indent) + 1), initial_indent=indent,
+                                      subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)]
 
 
 @dataclass
@@ -58,19 +73,28 @@ class GradeReport:
                       for r in self.results],
         }
 
-    def table(self, width: int = 100) -> str:
-        """A readable table: one line per exercise, the likely mistake under a failure, the total."""
+    def table(self, width: int | None = None) -> str:
+        """A readable table: one line per exercise, the likely mistake under a failure, the total.
+
+        ``width``: the columns to fit (default: the terminal's, which ``$COLUMNS`` sets). Text wraps
+        between words, never inside one; when the name column leaves less than ``MIN_MESSAGE``
+        columns, the message goes under its row, indented by ``UNDER_INDENT``.
+        """
+        width = width or shutil.get_terminal_size((100, 24)).columns
         name_w = max([len(r.id) for r in self.results] + [8])
-        lines = [f"Grading {self.folder} ({len(self.results)} exercises, {self.seconds:.1f} s)", ""]
+        lines = _wrap(f"Grading {self.folder} ({len(self.results)} exercises, {self.seconds:.1f} s)", width, "")
+        lines.append("")
         for r in self.results:
             head = f"{MARKS.get(r.status, r.status.upper()):8s} {r.id:{name_w}s} {r.score:>3g}/{r.max_score:<3g}  "
-            indent = " " * len(head)
-            body = textwrap.wrap(r.message, max(40, width - len(head))) or [""]
-            lines.append(head + body[0])
-            lines += [indent + line for line in body[1:]]
-            if r.diagnosis:
-                lines += textwrap.wrap(f"likely mistake: {r.diagnosis}", max(40, width - len(indent)),
-                                       initial_indent=indent, subsequent_indent=indent)
+            beside = width - len(head) >= MIN_MESSAGE
+            indent = " " * (len(head) if beside else UNDER_INDENT)
+            texts = [r.message] + ([f"likely mistake: {r.diagnosis}"] if r.diagnosis else [])
+            body = [line for text in texts for line in _wrap(text, width, indent)]
+            if beside and body:
+                body[0] = head + body[0][len(indent):]
+            else:
+                body.insert(0, head.rstrip())
+            lines += body
         pct = 100 * self.score / self.max_score if self.max_score else 0.0
         counts = {s: sum(r.status == s for r in self.results) for s in MARKS}
         summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n)
