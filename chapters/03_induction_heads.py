@@ -90,7 +90,7 @@ ex = load_exercises("ch03_induction")
 # %%
 model = load_checkpoint("induction-2l")
 cfg = model.cfg
-BOS = cfg.extra["bos_token_id"]
+BOS = cfg.bos_token_id
 print(f"{cfg.n_layers} layers x {cfg.n_heads} heads (d_head {cfg.d_head}), d_model {cfg.d_model}, "
       f"d_vocab {cfg.d_vocab}, n_ctx {cfg.n_ctx}, attention only: {cfg.attn_only}, "
       f"LayerNorm: {cfg.normalization_type}")

@@ -119,7 +119,7 @@ fig
 # %%
 model = load_checkpoint("grokking-canonical")
 cfg = model.cfg
-P = cfg.extra["p"]
+P = cfg.modulus
 print(f"{cfg.n_layers} layer, {cfg.n_heads} heads (d_head {cfg.d_head}), d_model {cfg.d_model}, d_mlp {cfg.d_mlp} "
       f"({cfg.act_fn}), LayerNorm: {cfg.normalization_type}, vocabulary {cfg.d_vocab} (p = {P} and '='), "
       f"{sum(p.numel() for p in model.parameters()):,} parameters")

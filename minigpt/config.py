@@ -10,6 +10,12 @@ repeated: leave ``d_head`` or ``d_mlp`` out and they follow from ``d_model``.
 (16, 256)
 >>> GPTConfig.from_name("gpt2").n_params_non_embedding
 85056000
+
+A checkpoint's ``config.json`` is ``to_dict()``; ``from_dict`` reads it back, older files
+included: keys they kept in ``extra`` before they became fields move into their fields.
+
+>>> GPTConfig.from_dict({"d_vocab": 114, "n_ctx": 3, "extra": {"p": 113}}).modulus
+113
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from dataclasses import dataclass, field
 
 ACT_FNS = ("gelu_new", "gelu", "relu", "silu")
 NORMS = ("LN", "LNPre", None)  # LNPre: LayerNorm without weights (see processing.fold_ln)
+
+# Keys that older checkpoints kept in ``extra`` before they were fields: extra key -> field.
+LEGACY_EXTRA = {"bos_token_id": "bos_token_id", "bos": "bos_token_id", "tokenizer": "tokenizer", "p": "modulus"}
 
 # The Hugging Face GPT-2 family: (n_layers, d_model, n_heads).
 _GPT2_FAMILY = {
@@ -39,6 +48,12 @@ class GPTConfig:
     ``attn_only=True`` drops the MLPs, ``normalization_type=None`` drops every
     LayerNorm, ``positional_embedding=False`` drops ``W_pos``,
     ``tie_embeddings=False`` gives the unembedding its own ``W_U``.
+
+    What a trained model records about its data: ``eos_token_id`` and ``bos_token_id`` (the
+    token a sequence starts with; head detectors leave it out of their averages), ``tokenizer``
+    (the name :func:`minigpt.tokenizer.get_tokenizer` knows, e.g. ``"bytes"``; ``model.to_tokens``
+    uses it) and, for modular arithmetic (grokking), ``modulus``: the ``p`` of ``a + b mod p``,
+    tokens ``0 .. p-1`` being the residues. ``extra`` holds free-form notes no code relies on.
     """
 
     n_layers: int = 12
@@ -59,8 +74,11 @@ class GPTConfig:
     init_range: float = 0.02
     seed: int | None = None
     eos_token_id: int | None = None
+    bos_token_id: int | None = None
+    tokenizer: str | None = None  # a get_tokenizer name: "gpt2", "bytes"
+    modulus: int | None = None  # modular-arithmetic models: p (tokens 0..p-1 are the residues)
     name: str = "custom"
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # free-form notes: no code reads them
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "d_model", "n_heads", "d_vocab", "n_ctx"):
@@ -122,11 +140,20 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GPTConfig:
+        """The config of ``to_dict()``; the legacy ``extra`` keys of :data:`LEGACY_EXTRA` move into their fields."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown GPTConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        d, extra = dict(d), dict(d.get("extra") or {})
+        for key, name in LEGACY_EXTRA.items():
+            if key not in extra:
+                continue
+            value = extra.pop(key)
+            if d.get(name) is not None and d[name] != value:
+                raise ValueError(f"the config gives {name}={d[name]!r} and extra[{key!r}]={value!r}: which one?")
+            d[name] = value
+        return cls(**{**d, "extra": extra})
 
     @property
     def n_params_non_embedding(self) -> int:

@@ -6,6 +6,12 @@
 tensor([[50256, 15496,   995]])
 >>> model.to_str_tokens("Hello world", prepend_bos=False)
 ['Hello', ' world']
+
+A model whose config records its tokenizer (``GPTConfig.tokenizer``) finds it by itself:
+
+>>> byte_model = GPT(GPTConfig(n_layers=1, d_model=16, n_heads=2, d_vocab=256, tokenizer="bytes"))
+>>> byte_model.to_str_tokens("Hi", prepend_bos=False)
+['H', 'i']
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ class TextMixin:
         self.tokenizer = tokenizer
 
     def _require_tokenizer(self):
-        if self.tokenizer is None and self.cfg.d_vocab == 50257:
+        """The tokenizer set, else the one the config records (``cfg.tokenizer``), else GPT-2's for its vocabulary."""
+        if self.tokenizer is None and (self.cfg.tokenizer is not None or self.cfg.d_vocab == 50257):
             from .tokenizer import get_tokenizer
 
-            self.tokenizer = get_tokenizer("gpt2")  # GPT-2's vocabulary size: its tokenizer
+            self.set_tokenizer(get_tokenizer(self.cfg.tokenizer or "gpt2"))
         if self.tokenizer is None:
             raise ValueError(
                 f"this model (d_vocab={self.cfg.d_vocab}) has no tokenizer; set one with "
@@ -42,8 +49,11 @@ class TextMixin:
 
     @property
     def bos_token_id(self) -> int:
+        """The config's ``bos_token_id``, else the tokenizer's end-of-text token, else ``eos_token_id``."""
         tok = self._require_tokenizer()
-        bos = getattr(tok, "eot_token", None)
+        bos = self.cfg.bos_token_id
+        if bos is None:
+            bos = getattr(tok, "eot_token", None)
         if bos is None:
             bos = self.cfg.eos_token_id
         if bos is None:

@@ -84,6 +84,12 @@ def load_checkpoint(name_or_folder: str | os.PathLike, step: int | None = None, 
     """A GPT with a checkpoint's weights: the final ones, or the snapshot at training ``step``.
 
     ``name_or_folder`` is a shipped name (see :func:`list_checkpoints`) or a folder ``minigpt train`` wrote.
+    The model comes with what its config records: its tokenizer (``cfg.tokenizer``, found on first use
+    by ``model.to_tokens``/``to_str_tokens``), its BOS token (``cfg.bos_token_id``) and, for grokking,
+    its modulus (``cfg.modulus``); older ``config.json`` files with these in ``extra`` load the same.
+
+    >>> load_checkpoint("stdlib-bytes").to_str_tokens("def f", prepend_bos=False)
+    ['d', 'e', 'f', ' ', 'f']
     """
     from ..model import GPT
 

@@ -146,9 +146,8 @@ def attention_patterns(model, tokens: Tensor) -> Tensor:
 
 
 def default_bos(model) -> int | None:
-    """The BOS token id a model was trained with, if its config records one (``cfg.extra["bos_token_id"]``)."""
-    extra = getattr(model.cfg, "extra", None) or {}
-    return extra.get("bos_token_id", extra.get("bos"))
+    """The BOS token id a model was trained with, if its config records one (``cfg.bos_token_id``)."""
+    return model.cfg.bos_token_id
 
 
 def head_scores(

@@ -6,7 +6,7 @@ at ``=`` becomes a function of ``(a, b)``: a ``[p, p, ...]`` grid that
 :func:`~minigpt.interp.fourier.fft2d` reads.
 
 >>> from minigpt import GPT
->>> from minigpt.train.grokking_step import grokking_config
+>>> from minigpt.grokking_model import grokking_config
 >>> model = GPT(grokking_config(7, d_model=16, n_heads=2, d_mlp=32))
 >>> grids = grok_grids(model)
 >>> grids["logits"].shape, grids["neurons"].shape, grids["attention"].shape
@@ -19,14 +19,16 @@ import torch
 from torch import Tensor
 
 from ..data.modular import all_pairs
+from ..grokking_model import last_position_logits
 from .fourier import fft1d
 
 __all__ = ["grok_grids", "grok_p", "embedding_coeffs", "unembedding_coeffs", "last_logits"]
 
 
 def grok_p(model) -> int:
-    """The modulus of a grokking model: its vocabulary is the ``p`` residues and ``=``."""
-    return int(model.cfg.extra.get("p", model.cfg.d_vocab - 1))
+    """The modulus of a grokking model (``cfg.modulus``): its vocabulary is the ``p`` residues and ``=``."""
+    modulus = model.cfg.modulus
+    return int(model.cfg.d_vocab - 1 if modulus is None else modulus)
 
 
 def embedding_coeffs(model) -> Tensor:
@@ -48,8 +50,7 @@ def last_logits(model, tokens: Tensor | None = None) -> Tensor:
     if tokens is None:
         tokens = all_pairs(p).to(model.device)
     if model.cfg.n_layers == 1 and model.cfg.normalization_type is None and not model.cfg.attn_only:
-        from ..train.grokking_step import last_position_logits  # the cheap, equal forward
-        return last_position_logits(model, tokens)[:, :p].float()
+        return last_position_logits(model, tokens)[:, :p].float()  # the cheap, equal forward
     return model(tokens)[:, -1, :p].float()
 
 

@@ -36,14 +36,14 @@ lr 5e-3: the recipe                               710             23          16
 the straightforward step on one thread: 214 ms/epoch.) "Only what the loss needs": the loss
 reads the logits at ``=`` only, so the MLP and the unembedding run at that position only, and
 keys and values are computed once per (position, token) rather than per example
-(:func:`~.grokking_step.last_position_logits`): 2.6x per epoch against two threads, 3.9x against
+(:func:`~minigpt.grokking_model.last_position_logits`): 2.6x per epoch against two threads, 3.9x against
 one; the fused AdamW kernel adds ~2 % of that. The recipe with the straightforward step takes
 56 s. One thread, because two OpenMP threads sharing 2 cores with any other busy process ran
 6-20x slower here (quiet: 9 s to 99 % on two threads, 16 s on one). Tried and not used:
 Grokfast-EMA (alpha 0.98, lambda 2) needed 1,020 epochs instead of 710 at lr 5e-3 (at lr 3e-3 it
 saved 15 %); torch.compile of the forward and loss: 10 s to compile, to save 3.5 of 21.5 ms per
 epoch (2.5 s over the run). Both recipes start from
-TransformerLens's init (:func:`~.grokking_step.init_grokking_`): with GPT-2's, 99 % comes at
+TransformerLens's init (:func:`~minigpt.grokking_model.init_grokking_`): with GPT-2's, 99 % comes at
 epoch 800 (lr 5e-3), 5,850 instead of 3,000 at lr 1e-3, and the p = 113 run had not grokked by
 epoch 25,000 (11 % test accuracy).
 """

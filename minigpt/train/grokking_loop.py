@@ -12,7 +12,7 @@ test ones come from a forward pass after it, as in Nanda et al.
 
 Two implementations of the step, for the benchmark's side-by-side:
 
-- ``fast=True``: :func:`~minigpt.train.grokking_step.last_position_logits`
+- ``fast=True``: :func:`~minigpt.grokking_model.last_position_logits`
   (only the computation the loss needs) and the fused AdamW kernel;
 - ``fast=False``: the straightforward ``model(tokens)[:, -1]`` and torch's
   default AdamW.
@@ -32,7 +32,7 @@ import torch
 
 from ..data.modular import modular_data
 from ..model import GPT
-from .grokking_step import grokking_config, init_grokking_, last_position_logits, modular_loss
+from ..grokking_model import grokking_config, init_grokking_, last_position_logits, modular_loss
 
 __all__ = ["GrokSettings", "GrokRun", "train_grokking", "evaluate"]
 

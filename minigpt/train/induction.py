@@ -34,7 +34,7 @@ BOS = 0
 # Chunks of at least 8 tokens (of 15 at most) give the copy enough weight that a match is strong
 # evidence, so the model learns to trust its induction head (repeated-half loss ~0.1 of the first half).
 MODEL = dict(n_layers=2, d_model=64, n_heads=4, d_vocab=128, n_ctx=32, attn_only=True, normalization_type="LN",
-             init_range=0.1, name="induction-2l", extra={"bos_token_id": BOS})
+             init_range=0.1, name="induction-2l", bos_token_id=BOS)
 TRAIN = dict(steps=3000, batch_size=64, lr=3e-3, warmup_steps=100, weight_decay=0.05, betas=(0.9, 0.999),
              min_lr_ratio=0.1, eval_every=50, snapshot_every=50, threads=1)  # tiny matmuls: 1 thread is fastest
 DATA = dict(min_len=8, max_len=None)

@@ -3,8 +3,8 @@
 The model reads UTF-8 bytes (``d_vocab = 256``, :class:`~minigpt.tokenizer.ByteTokenizer`), so it
 needs no vocabulary files and trains on text every Python installation has. Each training window
 starts with a BOS token, byte 0 (NUL, which Python source never contains), as GPT-2 starts with
-``<|endoftext|>``: the config records it (``eos_token_id = 0``, ``extra["bos_token_id"] = 0``), so
-``model.to_tokens(text)`` prepends it once the byte tokenizer is set, and heads that have nothing
+``<|endoftext|>``: the config records it (``eos_token_id = bos_token_id = 0``) and its tokenizer
+(``tokenizer = "bytes"``), so ``model.to_tokens(text)`` prepends it, and heads that have nothing
 to do can rest their attention on it (a *first-token* head). Positional heads form within a
 minute or two: a previous-token head, heads that attend to the last few bytes, a first-token head.
 """
@@ -28,7 +28,7 @@ BOS = 0
 # sharper positional heads (best previous-token score 0.51 vs 0.33, best first-token score 0.32 vs 0.07).
 # Batch 16 reaches the validation loss of batch 32 at half the compute (measured, 1,500 steps).
 MODEL = dict(n_layers=2, d_model=128, n_heads=4, d_vocab=256, n_ctx=128, eos_token_id=BOS, init_range=0.1,
-             name="stdlib-bytes", extra={"bos_token_id": BOS, "tokenizer": "bytes"})
+             name="stdlib-bytes", bos_token_id=BOS, tokenizer="bytes")
 TRAIN = dict(steps=1500, batch_size=16, lr=3e-3, warmup_steps=50, weight_decay=0.1, min_lr_ratio=0.1,
              eval_every=100, threads=1)  # on a busy 2-core machine, 2 threads ran 4x slower than 1
 DATA = dict(n_bytes=2_000_000, val_fraction=0.05)

@@ -84,3 +84,26 @@ def test_stdlib_bytes_model_predicts_python_and_has_positional_heads():
     previous = head_scores(model, "previous_token", val)
     first = head_scores(model, "first_token", val)
     assert previous.max() >= 0.45 and first.max() >= 0.25, (previous, first)  # measured: 0.51 and 0.32
+
+
+@pytest.mark.parametrize("name, bos, tokenizer, modulus", [
+    ("induction-2l", 0, None, None), ("stdlib-bytes", 0, "bytes", None), ("grokking-canonical", None, None, 113)])
+def test_shipped_configs_load_into_typed_fields(name, bos, tokenizer, modulus):
+    """The shipped config.json files keep these in ``extra`` (written before the fields existed): they load unchanged."""
+    raw = json.loads((SHIPPED / name / "config.json").read_text())
+    assert "bos_token_id" not in raw and raw["extra"]  # the legacy layout, not rewritten
+    cfg = load_checkpoint(name).cfg
+    assert (cfg.bos_token_id, cfg.tokenizer, cfg.modulus, cfg.extra) == (bos, tokenizer, modulus, {})
+
+
+def test_induction_model_records_its_bos():
+    assert load_checkpoint("induction-2l").cfg.bos_token_id == 0
+
+
+def test_a_checkpoint_brings_the_tokenizer_it_records():
+    model = load_checkpoint("stdlib-bytes")  # no set_tokenizer: the config names "bytes"
+    assert model.to_str_tokens("def f", prepend_bos=False) == ["d", "e", "f", " ", "f"]
+    assert model.to_str_tokens("def f") == ["\x00", "d", "e", "f", " ", "f"]  # its BOS, byte 0, first
+    assert model.to_tokens("def f")[0].tolist() == [0, 100, 101, 102, 32, 102]
+    with pytest.raises(ValueError, match="has no tokenizer"):
+        load_checkpoint("induction-2l").to_str_tokens("def f")  # random tokens: it records none

@@ -12,7 +12,7 @@ from minigpt import GPT
 from minigpt.data import all_pairs, modular_data, modular_labels
 from minigpt.interp.grok import grok_grids, last_logits
 from minigpt.interp.progress import excluded_loss, progress_measures, restricted_loss, sum_sq_weights
-from minigpt.train.grokking_step import grokking_config
+from minigpt.grokking_model import grokking_config
 
 
 def trig_design(p, freqs, constant):

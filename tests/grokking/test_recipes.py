@@ -15,7 +15,7 @@ from minigpt.interp.fourier import key_frequencies
 from minigpt.train.grokking import FAST, NO_WD, load_settings, settings_for, summary
 from minigpt.train.grokking_history import pick_snapshot_steps
 from minigpt.train.grokking_loop import GrokSettings, lr_at, train_grokking
-from minigpt.train.grokking_step import grokking_config, init_grokking_, last_position_logits, modular_loss
+from minigpt.grokking_model import grokking_config, init_grokking_, last_position_logits, modular_loss
 from minigpt.train.recipes import get_recipe
 
 

@@ -22,7 +22,7 @@ def model():
 @pytest.fixture(scope="module")
 def tokens(model):
     seq_len = (model.cfg.n_ctx - 1) // 2
-    return repeated_tokens(16, seq_len, model.cfg.d_vocab, seed=0, bos=model.cfg.extra["bos_token_id"])
+    return repeated_tokens(16, seq_len, model.cfg.d_vocab, seed=0, bos=model.cfg.bos_token_id)
 
 
 @pytest.fixture(scope="module")

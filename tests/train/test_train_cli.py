@@ -67,6 +67,6 @@ def test_stdlib_recipe_runs_with_a_bos_byte(tmp_path):
     out = tmp_path / "sb"
     assert main(["train", "stdlib-bytes", "--out", str(out), "--steps", "2", "--device", "cpu", "--no-progress"]) == 0
     model = load_checkpoint(out)
-    assert model.cfg.d_vocab == 256 and model.cfg.eos_token_id == 0 and model.cfg.extra["bos_token_id"] == 0
+    assert model.cfg.d_vocab == 256 and model.cfg.eos_token_id == 0 and model.cfg.bos_token_id == 0
     row = json.loads((out / "history.json").read_text())["rows"][-1]
     assert row["step"] == 2 and {"val_loss", "previous_token_score", "first_token_score"} <= set(row)
