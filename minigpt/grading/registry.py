@@ -1,15 +1,16 @@
 """The exercise registry: what each exercise is, how it is checked, which mistakes it knows.
 
 An exercise is written once, in ``solutions/<file>``, between ``# BEGIN SOLUTION``
-and ``# END SOLUTION`` lines; its *check* lives in ``minigpt/grading/exercises/``:
+and ``# END SOLUTION`` lines; its *check* lives in ``minigpt/grading/exercises/``,
+registered with keywords through its chapter's registrar:
 
-    Exercise(
-        id="ch01.layer_norm", chapter=1, title="LayerNorm", file="ch01_transformer.py",
-        name="layer_norm", points=1, difficulty=1,
+    register_exercise = exercise_registrar(chapter=1, file="ch01_transformer.py")
+    register_exercise(
+        id="ch01.layer_norm", name="layer_norm", title="LayerNorm", points=2, difficulty=1,
         hints=["Normalise over the last axis (d_model) only."],
-        depends_on=[],
         make_cases=layer_norm_cases,          # seeded inputs: list[Case]
-        mutants=[Mutant("eps outside the square root", "...", wrong_fn), ...],
+        mutants=[Mutant("eps-outside-sqrt", "...", wrong_fn), ...],
+        depends_on=[],                        # and any other field of Exercise
     )
 
 A ``Case`` is the keyword arguments of one call (tensors, numbers, strings,
@@ -82,6 +83,31 @@ def register(ex: Exercise) -> Exercise:
         raise ValueError(f"{ex.id} depends on {missing}, which must be registered first")
     _EXERCISES[ex.id] = ex
     return ex
+
+
+def exercise_registrar(*, chapter: int, file: str) -> Callable[..., Exercise]:
+    """The ``register_exercise`` of one chapter: it fills in ``chapter`` and ``file`` and takes the rest by keyword.
+
+    An id must name its chapter, so that a check cannot land in the wrong one:
+
+    >>> register_exercise = exercise_registrar(chapter=9, file="ch09_demo.py")
+    >>> register_exercise(id="ch01.demo", name="demo", title="Demo", points=1, difficulty=1, hints=[],
+    ...                   make_cases=list, mutants=[])
+    Traceback (most recent call last):
+    ValueError: exercise 'ch01.demo' is registered for ch09_demo.py: its id must start with 'ch09.'
+    """
+    prefix = f"ch{chapter:02d}."
+
+    def register_exercise(*, id: str, name: str, title: str, points: float, difficulty: int, hints: list[str],
+                          make_cases: Callable[[], list[Case]], mutants: list[Mutant], **fields: Any) -> Exercise:
+        """Register one exercise; ``fields`` are Exercise's optional ones (depends_on, kind, atol, ...)."""
+        if not id.startswith(prefix):
+            raise ValueError(f"exercise {id!r} is registered for {file}: its id must start with {prefix!r}")
+        return register(Exercise(id=id, chapter=chapter, title=title, file=file, name=name, points=points,
+                                 difficulty=difficulty, hints=hints, make_cases=make_cases, mutants=mutants,
+                                 **fields))
+
+    return register_exercise
 
 
 def _load_all() -> None:

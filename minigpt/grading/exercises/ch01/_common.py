@@ -1,21 +1,7 @@
-"""Helpers shared by chapter 1's checks."""
+"""Chapter 1's registrar: every exercise it registers is in ``solutions/ch01_transformer.py``."""
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from ...registry import exercise_registrar
 
-from ...registry import Exercise, register
-
-FILE = "ch01_transformer.py"
-INF = float("inf")
-
-
-def _randn(g: torch.Generator, *shape: int, scale: float = 1.0, shift: float = 0.0) -> Tensor:
-    return torch.randn(*shape, generator=g) * scale + shift
-
-
-def _ex(id: str, name: str, title: str, points: float, difficulty: int, hints, cases, mutants, **kw) -> Exercise:
-    return register(Exercise(id=f"ch01.{id}", chapter=1, title=title, file=FILE, name=name, points=points,
-                             difficulty=difficulty, hints=hints, make_cases=cases, mutants=mutants, **kw))
-
+register_exercise = exercise_registrar(chapter=1, file="ch01_transformer.py")

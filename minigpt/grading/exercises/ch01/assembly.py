@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from ...registry import Case, Mutant
-from ._common import _ex, _randn
+from .._shared import _randn
+from ._common import register_exercise
 from .layers import _attention_state
 from ....config import GPTConfig
 from ....model import GPT as _LibGPT
@@ -69,11 +70,13 @@ def _transformer_mutant(mistake: str) -> type:
     return type(f"Transformer_{mistake.replace('-', '_')}", (_WrongTransformer,), {"mistake": mistake})
 
 
-_ex("transformer", "Transformer", "The whole transformer", 3, 2,
-    ["resid = self.embed(tokens) + self.pos_embed(tokens); each block maps the stream to the next stream.",
-     "After the last block: self.unembed(self.ln_final(resid)): logits at every position, no softmax.",
-     "Sub-module names must be embed, pos_embed, blocks (an nn.ModuleList), ln_final, unembed."],
-    transformer_cases, [
+register_exercise(
+    id="ch01.transformer", name="Transformer", title="The whole transformer", points=3, difficulty=2,
+    hints=["resid = self.embed(tokens) + self.pos_embed(tokens); each block maps the stream to the next stream.",
+           "After the last block: self.unembed(self.ln_final(resid)): logits at every position, no softmax.",
+           "Sub-module names must be embed, pos_embed, blocks (an nn.ModuleList), ln_final, unembed."],
+    make_cases=transformer_cases,
+    mutants=[
         Mutant("no-pos-embed", "the position embedding is missing: the residual stream starts as "
                "embed(tokens) + pos_embed(tokens); without it the model cannot tell positions apart.",
                _transformer_mutant("no-pos-embed")),
@@ -87,7 +90,9 @@ _ex("transformer", "Transformer", "The whole transformer", 3, 2,
         Mutant("last-position-only", "only the last position's logits are returned; return them at every "
                "position, [batch pos d_vocab]: training predicts every next token at once.",
                _transformer_mutant("last-position-only")),
-    ], depends_on=["ch01.layer_norm", "ch01.embed", "ch01.pos_embed", "ch01.block", "ch01.unembed"], kind="module")
+    ],
+    depends_on=["ch01.layer_norm", "ch01.embed", "ch01.pos_embed", "ch01.block", "ch01.unembed"], kind="module",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -124,11 +129,13 @@ def _count_mutant(mistake: str):
     return wrong
 
 
-_ex("count_parameters", "count_parameters", "Counting parameters", 1, 1,
-    ["Per block: 4 * n_heads * d_model * d_head attention weights, 3 * n_heads * d_head + d_model attention "
-     "biases, 2 * d_model * d_mlp + d_mlp + d_model in the MLP, 4 * d_model in the two LayerNorms.",
-     "Outside the blocks: W_E, W_pos, ln_final (2 * d_model), and W_U only when tie_embeddings is False."],
-    count_cases, [
+register_exercise(
+    id="ch01.count_parameters", name="count_parameters", title="Counting parameters", points=1, difficulty=1,
+    hints=["Per block: 4 * n_heads * d_model * d_head attention weights, 3 * n_heads * d_head + d_model attention "
+           "biases, 2 * d_model * d_mlp + d_mlp + d_model in the MLP, 4 * d_model in the two LayerNorms.",
+           "Outside the blocks: W_E, W_pos, ln_final (2 * d_model), and W_U only when tie_embeddings is False."],
+    make_cases=count_cases,
+    mutants=[
         Mutant("no-biases", "the biases are missing: b_Q, b_K, b_V ([n_heads, d_head] each), b_O, b_in and b_out "
                "are parameters too.", _count_mutant("no-biases")),
         Mutant("no-layernorm", "the LayerNorms are missing: each has a w and a b of d_model numbers (ln1, ln2 in "
@@ -141,4 +148,6 @@ _ex("count_parameters", "count_parameters", "Counting parameters", 1, 1,
                "d_head], so count n_heads * d_model * d_head.", _count_mutant("heads-times-d-head-is-d-model")),
         Mutant("mlp-four-times", "you used 4 * d_model for the MLP width; use d_mlp (4 * d_model is GPT-2's "
                "choice, not a rule).", _count_mutant("mlp-four-times")),
-    ], atol=0.5, rtol=0.0)
+    ],
+    atol=0.5, rtol=0.0,
+)

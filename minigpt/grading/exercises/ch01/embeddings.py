@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ...registry import Case, Mutant
-from ._common import _ex, _randn
+from .._shared import _randn
+from ._common import register_exercise
 
 
 # ---------------------------------------------------------------------------
@@ -61,10 +62,12 @@ def _ln_no_affine(x, w, b, eps=1e-5):
     return (x - mean) / (var + eps).sqrt()
 
 
-_ex("layer_norm", "layer_norm", "LayerNorm", 2, 1,
-    ["Mean and variance over the last axis only: x.mean(dim=-1, keepdim=True).",
-     "Biased variance (divide by d_model) and eps inside the square root: (var + eps).sqrt()."],
-    layer_norm_cases, [
+register_exercise(
+    id="ch01.layer_norm", name="layer_norm", title="LayerNorm", points=2, difficulty=1,
+    hints=["Mean and variance over the last axis only: x.mean(dim=-1, keepdim=True).",
+           "Biased variance (divide by d_model) and eps inside the square root: (var + eps).sqrt()."],
+    make_cases=layer_norm_cases,
+    mutants=[
         Mutant("eps-outside-sqrt", "epsilon is added outside the square root, x / (std + eps); "
                "add it to the variance instead: (x - mean) / sqrt(var + eps).", _ln_eps_outside),
         Mutant("unbiased-variance", "the variance is the unbiased one (divided by d_model - 1, torch.var's "
@@ -78,7 +81,8 @@ _ex("layer_norm", "layer_norm", "LayerNorm", 2, 1,
         Mutant("pos-axis-stats", "mean and variance are taken over the positions (dim=-2); LayerNorm "
                "normalises each position's vector over d_model: dim=-1.", _ln_pos_axis),
         Mutant("no-affine", "w and b are not applied: multiply the normalised x by w and add b.", _ln_no_affine),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -105,16 +109,19 @@ def _embed_flat(tokens, W_E):
     return W_E[tokens.flatten()]
 
 
-_ex("embed", "embed", "Token embedding", 1, 1,
-    ["W_E has one row per token id: W_E[tokens] gives [batch pos d_model]."],
-    embed_cases, [
+register_exercise(
+    id="ch01.embed", name="embed", title="Token embedding", points=1, difficulty=1,
+    hints=["W_E has one row per token id: W_E[tokens] gives [batch pos d_model]."],
+    make_cases=embed_cases,
+    mutants=[
         Mutant("columns", "you picked columns of W_E (W_E[:, tokens], or one_hot @ W_E.T); W_E is "
                "[d_vocab, d_model], one *row* per token: W_E[tokens].", _embed_columns),
         Mutant("positions", "you looked up the positions 0..pos-1 instead of the token ids; the token "
                "embedding is W_E[tokens] (positions are pos_embed's job).", _embed_positions),
         Mutant("flattened", "the batch and pos axes were flattened into one; index with the [batch pos] "
                "tokens directly so the result is [batch pos d_model].", _embed_flat),
-    ])
+    ],
+)
 
 
 def pos_embed_cases() -> list[Case]:
@@ -140,9 +147,11 @@ def _pos_off_by_one(tokens, W_pos):
     return W_pos[1 : tokens.shape[1] + 1].expand(tokens.shape[0], -1, -1)
 
 
-_ex("pos_embed", "pos_embed", "Position embedding", 1, 1,
-    ["Only tokens.shape matters: W_pos[:pos], repeated over the batch."],
-    pos_embed_cases, [
+register_exercise(
+    id="ch01.pos_embed", name="pos_embed", title="Position embedding", points=1, difficulty=1,
+    hints=["Only tokens.shape matters: W_pos[:pos], repeated over the batch."],
+    make_cases=pos_embed_cases,
+    mutants=[
         Mutant("by-token-id", "you indexed W_pos with the token ids; the position embedding depends on where "
                "a token is, not what it is: W_pos[:pos] for every sequence.", _pos_by_token),
         Mutant("no-batch-axis", "the result has no batch axis ([pos d_model]); repeat it over the batch "
@@ -151,6 +160,7 @@ _ex("pos_embed", "pos_embed", "Position embedding", 1, 1,
                "W_pos[:pos].", _pos_whole_table),
         Mutant("off-by-one", "positions start at 1; the first token is at position 0: W_pos[:pos], "
                "not W_pos[1:pos+1].", _pos_off_by_one),
-    ])
+    ],
+)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...registry import Case, Mutant
-from ._common import _ex
+from ._common import register_exercise
 from .assembly import _model_state
 
 # ---------------------------------------------------------------------------
@@ -42,11 +42,13 @@ def _greedy_mutant(mistake: str):
     return wrong
 
 
-_ex("greedy_generate", "greedy_generate", "Greedy generation", 2, 1,
-    ["Each step: logits = model(tokens); next = logits[:, -1].argmax(dim=-1); "
-     "tokens = torch.cat([tokens, next[:, None]], dim=1).",
-     "Return the prompt and the new tokens together: [batch pos + max_new_tokens]."],
-    greedy_cases, [
+register_exercise(
+    id="ch01.greedy_generate", name="greedy_generate", title="Greedy generation", points=2, difficulty=1,
+    hints=["Each step: logits = model(tokens); next = logits[:, -1].argmax(dim=-1); "
+           "tokens = torch.cat([tokens, next[:, None]], dim=1).",
+           "Return the prompt and the new tokens together: [batch pos + max_new_tokens]."],
+    make_cases=greedy_cases,
+    mutants=[
         Mutant("first-position", "the next token came from the logits at position 0; the prediction for the "
                "next token is at the *last* position: logits[:, -1].", _greedy_mutant("first-position")),
         Mutant("no-feedback", "every step ran the model on the prompt only, so it predicted the same token each "
@@ -56,4 +58,6 @@ _ex("greedy_generate", "greedy_generate", "Greedy generation", 2, 1,
                "[batch pos + max_new_tokens].", _greedy_mutant("new-tokens-only")),
         Mutant("one-short", "one token too few: loop max_new_tokens times (range(max_new_tokens)).",
                _greedy_mutant("one-short")),
-    ], kind="model")
+    ],
+    kind="model",
+)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...registry import Case, Mutant
-from ._common import INF, _ex, _randn
+from .._shared import INF, _randn
+from ._common import register_exercise
 from ....components import Attention as _LibAttention
 from ....components import Block as _LibBlock
 
@@ -54,11 +55,13 @@ def _mask_top_left(scores):
     return _masked(scores, 1, align_end=False)
 
 
-_ex("apply_causal_mask", "apply_causal_mask", "Causal mask", 2, 2,
-    ["A query sees its own position and earlier ones: mask key k when k > q (square case).",
-     "torch.ones(q, k, dtype=torch.bool).triu(diagonal=1) is True strictly above the diagonal; "
-     "with fewer queries than keys, shift the diagonal by key_pos - query_pos."],
-    causal_mask_cases, [
+register_exercise(
+    id="ch01.apply_causal_mask", name="apply_causal_mask", title="Causal mask", points=2, difficulty=2,
+    hints=["A query sees its own position and earlier ones: mask key k when k > q (square case).",
+           "torch.ones(q, k, dtype=torch.bool).triu(diagonal=1) is True strictly above the diagonal; "
+           "with fewer queries than keys, shift the diagonal by key_pos - query_pos."],
+    make_cases=causal_mask_cases,
+    mutants=[
         Mutant("diagonal-masked", "the diagonal is masked too: a query must see its own key. Mask only "
                "keys strictly after the query (triu(diagonal=1), not diagonal=0).", _mask_diagonal),
         Mutant("one-future-visible", "each query can still see the next key: mask every key after the "
@@ -70,7 +73,8 @@ _ex("apply_causal_mask", "apply_causal_mask", "Causal mask", 2, 2,
         Mutant("top-left-aligned", "with fewer queries than keys the mask must line up with the *last* "
                "keys: query i is at position key_pos - query_pos + i; shift the diagonal by "
                "key_pos - query_pos.", _mask_top_left),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -137,11 +141,13 @@ def _attention_mutant(mistake: str) -> type:
     return type(f"Attention_{mistake.replace('-', '_')}", (_WrongAttention,), {"mistake": mistake})
 
 
-_ex("attention", "Attention", "Multi-head causal self-attention", 5, 3,
-    ["Write it with einops.einsum and named axes: q, k, v are [batch pos n_heads d_head].",
-     "scores / sqrt(d_head), apply_causal_mask, then softmax over the keys (dim=-1).",
-     "Each head writes z_h @ W_O[h]; sum over the heads, then add b_O once."],
-    attention_cases, [
+register_exercise(
+    id="ch01.attention", name="Attention", title="Multi-head causal self-attention", points=5, difficulty=3,
+    hints=["Write it with einops.einsum and named axes: q, k, v are [batch pos n_heads d_head].",
+           "scores / sqrt(d_head), apply_causal_mask, then softmax over the keys (dim=-1).",
+           "Each head writes z_h @ W_O[h]; sum over the heads, then add b_O once."],
+    make_cases=attention_cases,
+    mutants=[
         Mutant("no-scale", "the scores are not divided by sqrt(d_head): scale q.k by 1 / sqrt(d_head) "
                "before the softmax.", _attention_mutant("no-scale")),
         Mutant("sqrt-d-model", "the scores are divided by sqrt(d_model); the scale is per head: "
@@ -166,7 +172,9 @@ _ex("attention", "Attention", "Multi-head causal self-attention", 5, 3,
                _attention_mutant("no-b-O")),
         Mutant("no-qkv-bias", "b_Q, b_K and b_V are not added: q = x @ W_Q + b_Q, and likewise for k, v.",
                _attention_mutant("no-qkv-bias")),
-    ], depends_on=["ch01.apply_causal_mask"], kind="module")
+    ],
+    depends_on=["ch01.apply_causal_mask"], kind="module",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -196,9 +204,11 @@ def _gelu_sigmoid(x):
     return x * torch.sigmoid(1.702 * x)
 
 
-_ex("gelu_new", "gelu_new", "GELU (GPT-2's tanh approximation)", 1, 1,
-    ["0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))."],
-    gelu_cases, [
+register_exercise(
+    id="ch01.gelu_new", name="gelu_new", title="GELU (GPT-2's tanh approximation)", points=1, difficulty=1,
+    hints=["0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))."],
+    make_cases=gelu_cases,
+    mutants=[
         Mutant("exact-gelu", "this is the exact (erf) GELU, F.gelu(x); GPT-2 uses the tanh approximation "
                "(F.gelu(x, approximate='tanh') computes it).", _gelu_exact),
         Mutant("missing-half", "the factor 0.5 is missing: 0.5 * x * (1 + tanh(...)).", _gelu_no_half),
@@ -206,7 +216,8 @@ _ex("gelu_new", "gelu_new", "GELU (GPT-2's tanh approximation)", 1, 1,
                "sqrt(2/pi) * (x + 0.044715 * x**3).", _gelu_no_cubic),
         Mutant("sigmoid-approx", "this is the sigmoid approximation x * sigmoid(1.702 x); GPT-2 uses the "
                "tanh one.", _gelu_sigmoid),
-    ])
+    ],
+)
 
 
 def mlp_cases() -> list[Case]:
@@ -237,16 +248,20 @@ def _mlp_no_b_out(x, W_in, b_in, W_out, b_out):
     return 0.5 * pre * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (pre + 0.044715 * pre.pow(3)))) @ W_out
 
 
-_ex("mlp", "mlp", "MLP", 1, 1,
-    ["gelu_new(x @ W_in + b_in) @ W_out + b_out."],
-    mlp_cases, [
+register_exercise(
+    id="ch01.mlp", name="mlp", title="MLP", points=1, difficulty=1,
+    hints=["gelu_new(x @ W_in + b_in) @ W_out + b_out."],
+    make_cases=mlp_cases,
+    mutants=[
         Mutant("relu", "the activation is ReLU; GPT-2's MLP uses gelu_new.", _mlp_relu),
         Mutant("exact-gelu", "the activation is the exact GELU (F.gelu); GPT-2 uses gelu_new, the tanh "
                "approximation.", _mlp_exact_gelu),
         Mutant("b-in-after-activation", "b_in is added after the activation; it belongs inside: "
                "gelu_new(x @ W_in + b_in).", _mlp_bias_after),
         Mutant("no-b-out", "the output bias b_out is missing: ... @ W_out + b_out.", _mlp_no_b_out),
-    ], depends_on=["ch01.gelu_new"])
+    ],
+    depends_on=["ch01.gelu_new"],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -304,10 +319,12 @@ def _block_mutant(mistake: str) -> type:
     return type(f"Block_{mistake.replace('-', '_')}", (_WrongBlock,), {"mistake": mistake})
 
 
-_ex("block", "Block", "Transformer block", 3, 2,
-    ["Pre-LayerNorm: resid = resid + attn(ln1(resid)); resid = resid + mlp(ln2(resid)).",
-     "The sub-modules must be named ln1, attn, ln2, mlp so the state dict loads."],
-    block_cases, [
+register_exercise(
+    id="ch01.block", name="Block", title="Transformer block", points=3, difficulty=2,
+    hints=["Pre-LayerNorm: resid = resid + attn(ln1(resid)); resid = resid + mlp(ln2(resid)).",
+           "The sub-modules must be named ln1, attn, ln2, mlp so the state dict loads."],
+    make_cases=block_cases,
+    mutants=[
         Mutant("post-ln", "the LayerNorms come after the residual additions (post-LN, the original "
                "Transformer); GPT-2 is pre-LN: resid + attn(ln1(resid)).", _block_mutant("post-ln")),
         Mutant("no-residual", "the residual connections are missing: add each sub-layer's output to its "
@@ -319,6 +336,8 @@ _ex("block", "Block", "Transformer block", 3, 2,
         Mutant("residual-normalised", "the outputs are added to the *normalised* stream; normalise a copy "
                "for each sub-layer and add its output to the un-normalised residual.",
                _block_mutant("residual-normalised")),
-    ], depends_on=["ch01.layer_norm", "ch01.attention", "ch01.mlp"], kind="module")
+    ],
+    depends_on=["ch01.layer_norm", "ch01.attention", "ch01.mlp"], kind="module",
+)
 
 

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from ...registry import Case, Mutant
-from ._common import INF, _ex, _randn
+from .._shared import INF, _randn
+from ._common import register_exercise
 from ....generate import top_k_filter as _lib_top_k
 from ....generate import top_p_filter as _lib_top_p
 
@@ -34,15 +35,18 @@ def _unembed_last(x, W_U):
     return x[:, -1] @ W_U
 
 
-_ex("unembed", "unembed", "Unembedding", 1, 1,
-    ["x @ W_U: [batch pos d_model] @ [d_model d_vocab]."],
-    unembed_cases, [
+register_exercise(
+    id="ch01.unembed", name="unembed", title="Unembedding", points=1, difficulty=1,
+    hints=["x @ W_U: [batch pos d_model] @ [d_model d_vocab]."],
+    make_cases=unembed_cases,
+    mutants=[
         Mutant("softmax", "you returned probabilities; unembed returns raw logits (no softmax).", _unembed_probs),
         Mutant("log-softmax", "you returned log-probabilities; unembed returns raw logits (no log_softmax).",
                _unembed_log_probs),
         Mutant("last-position-only", "only the last position was unembedded; return logits at every "
                "position, [batch pos d_vocab].", _unembed_last),
-    ])
+    ],
+)
 
 
 def cross_entropy_cases() -> list[Case]:
@@ -79,10 +83,12 @@ def _ce_pos_axis(logits, tokens):
     return _ce_gather(logits[:, :-1].log_softmax(dim=1), tokens[:, 1:])
 
 
-_ex("cross_entropy_per_token", "cross_entropy_per_token", "Next-token loss", 2, 2,
-    ["The logits at position i predict tokens[:, i + 1]: use logits[:, :-1] and tokens[:, 1:].",
-     "-log_softmax(...).gather(-1, targets[..., None]).squeeze(-1)."],
-    cross_entropy_cases, [
+register_exercise(
+    id="ch01.cross_entropy_per_token", name="cross_entropy_per_token", title="Next-token loss", points=2, difficulty=2,
+    hints=["The logits at position i predict tokens[:, i + 1]: use logits[:, :-1] and tokens[:, 1:].",
+           "-log_softmax(...).gather(-1, targets[..., None]).squeeze(-1)."],
+    make_cases=cross_entropy_cases,
+    mutants=[
         Mutant("no-shift", "each position is scored on its own token; the logits at position i predict "
                "the *next* token: logits[:, :-1] against tokens[:, 1:].", _ce_no_shift),
         Mutant("wrong-shift", "the shift goes the wrong way (logits[:, 1:] against tokens[:, :-1]); use "
@@ -93,7 +99,8 @@ _ex("cross_entropy_per_token", "cross_entropy_per_token", "Next-token loss", 2, 
         Mutant("averaged", "the loss is averaged to one number; return it per token, [batch pos-1].", _ce_mean),
         Mutant("softmax-over-pos", "the log_softmax runs over the positions; it normalises over the "
                "vocabulary, dim=-1.", _ce_pos_axis),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -125,9 +132,11 @@ def _top_k_values(logits, k):
     return logits.topk(k, dim=-1).values
 
 
-_ex("top_k_filter", "top_k_filter", "Top-k filtering", 1, 1,
-    ["kth = logits.topk(k, dim=-1).values[..., -1:]; mask the logits strictly below it."],
-    top_k_cases, [
+register_exercise(
+    id="ch01.top_k_filter", name="top_k_filter", title="Top-k filtering", points=1, difficulty=1,
+    hints=["kth = logits.topk(k, dim=-1).values[..., -1:]; mask the logits strictly below it."],
+    make_cases=top_k_cases,
+    mutants=[
         Mutant("keeps-k-plus-one", "k + 1 logits survive: the threshold is the (k+1)-th largest (index k "
                "of the sorted row); use the k-th, topk(k).values[..., -1:].", _top_k_plus_one),
         Mutant("keeps-k-minus-one", "only k - 1 logits survive: the k-th largest itself is masked "
@@ -136,7 +145,8 @@ _ex("top_k_filter", "top_k_filter", "Top-k filtering", 1, 1,
                _top_k_zero),
         Mutant("values-only", "you returned the k largest values, [batch k]; return the whole row, "
                "[batch d_vocab], with -inf for the dropped tokens.", _top_k_values),
-    ])
+    ],
+)
 
 
 def top_p_cases() -> list[Case]:
@@ -172,10 +182,12 @@ def _top_p_zero(logits, p):
     return _nucleus(logits, p, fill=0.0)
 
 
-_ex("top_p_filter", "top_p_filter", "Top-p (nucleus) filtering", 2, 2,
-    ["Sort descending, softmax, cumsum. Keep a token when the mass ranked above it (cumsum - prob) is < p.",
-     "Scatter the sorted drop mask back to vocabulary order: drop.scatter(-1, order, drop)."],
-    top_p_cases, [
+register_exercise(
+    id="ch01.top_p_filter", name="top_p_filter", title="Top-p (nucleus) filtering", points=2, difficulty=2,
+    hints=["Sort descending, softmax, cumsum. Keep a token when the mass ranked above it (cumsum - prob) is < p.",
+           "Scatter the sorted drop mask back to vocabulary order: drop.scatter(-1, order, drop)."],
+    make_cases=top_p_cases,
+    mutants=[
         Mutant("excludes-crossing-token", "the token that takes the total past p is dropped (cumsum > p); "
                "keep it: drop only tokens whose mass *before* them (cumsum - prob) is already >= p.",
                _top_p_excludes_crossing),
@@ -185,7 +197,8 @@ _ex("top_p_filter", "top_p_filter", "Top-p (nucleus) filtering", 2, 2,
                "sort with descending=True.", _top_p_ascending),
         Mutant("fill-zero", "dropped logits are set to 0, which keeps them possible; set them to -inf.",
                _top_p_zero),
-    ])
+    ],
+)
 
 
 def sampler_cases() -> list[Case]:
@@ -230,11 +243,14 @@ def _sampler_mutant(name: str, diagnosis: str, **wrong) -> Mutant:
     return Mutant(name, diagnosis, sample, expected_fn=probs)
 
 
-_ex("sample_next_token", "sample_next_token", "Sampling: greedy, temperature, top-k, top-p", 3, 2,
-    ["Order: divide by temperature, top_k_filter, top_p_filter, softmax, torch.multinomial(probs, 1).",
-     "temperature == 0: return logits.argmax(dim=-1) before dividing by it.",
-     "Pass generator=generator to torch.multinomial, and squeeze to [batch]."],
-    sampler_cases, [
+register_exercise(
+    id="ch01.sample_next_token", name="sample_next_token",
+    title="Sampling: greedy, temperature, top-k, top-p", points=3, difficulty=2,
+    hints=["Order: divide by temperature, top_k_filter, top_p_filter, softmax, torch.multinomial(probs, 1).",
+           "temperature == 0: return logits.argmax(dim=-1) before dividing by it.",
+           "Pass generator=generator to torch.multinomial, and squeeze to [batch]."],
+    make_cases=sampler_cases,
+    mutants=[
         _sampler_mutant("temperature-after-softmax", "the temperature has no effect: it was applied after the "
                         "softmax (multinomial renormalises); divide the *logits* by the temperature.",
                         mistake="temperature-after-softmax"),
@@ -250,4 +266,6 @@ _ex("sample_next_token", "sample_next_token", "Sampling: greedy, temperature, to
                         "(the threshold is the k-th largest logit).", top_k_filter=_top_k_plus_one),
         _sampler_mutant("top-p-excludes-crossing-token", "top-p drops the token that takes the total past p; "
                         "see the top_p_filter check (keep it).", top_p_filter=_top_p_excludes_crossing),
-    ], depends_on=["ch01.top_k_filter", "ch01.top_p_filter"], kind="sampler", expected_fn=sampling_probs)
+    ],
+    depends_on=["ch01.top_k_filter", "ch01.top_p_filter"], kind="sampler", expected_fn=sampling_probs,
+)

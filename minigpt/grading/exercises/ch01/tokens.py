@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...registry import Case, Mutant
-from ._common import _ex
+from ._common import register_exercise
 
 # GPT-2's own merges for " grokking" (copied from vocab.bpe, in rank order), among
 # merges of other words: the cases need no vocabulary files.
@@ -83,10 +83,12 @@ def _bpe_longest_match(word, merges):
     return out
 
 
-_ex("bpe_merge_word", "bpe_merge_word", "Byte-pair encoding of a word", 2, 2,
-    ["Each round: ranks.get(pair, math.inf) for every adjacent pair; stop when the best is not in merges.",
-     "Merge every occurrence of the best pair, scanning left to right and skipping past each merge."],
-    bpe_cases, [
+register_exercise(
+    id="ch01.bpe_merge_word", name="bpe_merge_word", title="Byte-pair encoding of a word", points=2, difficulty=2,
+    hints=["Each round: ranks.get(pair, math.inf) for every adjacent pair; stop when the best is not in merges.",
+           "Merge every occurrence of the best pair, scanning left to right and skipping past each merge."],
+    make_cases=bpe_cases,
+    mutants=[
         Mutant("highest-rank", "you merged the pair with the *highest* rank; a lower rank means learned "
                "earlier and merged first: min(..., key=rank).", _bpe_highest_rank),
         Mutant("leftmost-pair", "you merged the leftmost pair that is in merges, whatever its rank; each round "
@@ -98,4 +100,5 @@ _ex("bpe_merge_word", "bpe_merge_word", "Byte-pair encoding of a word", 2, 2,
                "(symbols[i], symbols[i + 1]) == best.", _bpe_string_replace),
         Mutant("longest-match", "you took the longest known token at each position (greedy longest match); "
                "BPE replays the merges in rank order instead, which can end elsewhere.", _bpe_longest_match),
-    ])
+    ],
+)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ...registry import Case, Mutant
-from ._common import _ex
+from ._common import register_exercise
 from .assembly import _model_state
 
 _CFG = dict(n_layers=1, d_model=12, n_heads=2, d_mlp=24, d_vocab=11, n_ctx=8, tie_embeddings=False)
@@ -70,12 +70,14 @@ def _training_mutant(mistake: str):
     return wrong
 
 
-_ex("training_step", "training_step", "One training step", 3, 2,
-    ["optimizer.zero_grad(); loss = cross_entropy_per_token(model(tokens), tokens).mean(); loss.backward(); "
-     "optimizer.step(); return loss.item().",
-     "Clip between backward() and step(), and only when max_grad_norm is not None: "
-     "torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)."],
-    training_cases, [
+register_exercise(
+    id="ch01.training_step", name="training_step", title="One training step", points=3, difficulty=2,
+    hints=["optimizer.zero_grad(); loss = cross_entropy_per_token(model(tokens), tokens).mean(); loss.backward(); "
+           "optimizer.step(); return loss.item().",
+           "Clip between backward() and step(), and only when max_grad_norm is not None: "
+           "torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)."],
+    make_cases=training_cases,
+    mutants=[
         Mutant("no-zero-grad", "the gradients are never cleared, so each step adds the new gradients to the old "
                "ones (the second step is wrong); call optimizer.zero_grad() before backward().",
                _training_mutant("no-zero-grad")),
@@ -98,4 +100,6 @@ _ex("training_step", "training_step", "One training step", 3, 2,
                _training_mutant("unshifted-loss")),
         Mutant("loss-after-step", "the returned loss was computed after the update; return the loss of the "
                "batch before step() (the one that was backpropagated).", _training_mutant("loss-after-step")),
-    ], depends_on=["ch01.cross_entropy_per_token"], kind="model")
+    ],
+    depends_on=["ch01.cross_entropy_per_token"], kind="model",
+)

@@ -1,31 +1,7 @@
-"""Helpers shared by chapter 2's checks."""
+"""Chapter 2's registrar: every exercise it registers is in ``solutions/ch02_attention.py``."""
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from ...registry import exercise_registrar
 
-from ...registry import Exercise, register
-
-FILE = "ch02_attention.py"
-INF = float("inf")
-
-
-def _randn(g: torch.Generator, *shape: int, scale: float = 1.0, shift: float = 0.0) -> Tensor:
-    return torch.randn(*shape, generator=g) * scale + shift
-
-
-def _causal(query_pos: int, key_pos: int) -> Tensor:
-    """minigpt's convention: query i sits at key_pos - query_pos + i (True = may attend)."""
-    return torch.ones(query_pos, key_pos, dtype=torch.bool).tril(diagonal=key_pos - query_pos)
-
-
-def _pattern(g: torch.Generator, batch: int, heads: int, pos: int, sharpness: float = 2.0) -> Tensor:
-    """A random causal attention pattern ``[batch n_heads pos pos]`` (rows sum to 1, zeros above the diagonal)."""
-    scores = _randn(g, batch, heads, pos, pos, scale=sharpness)
-    return scores.masked_fill(~_causal(pos, pos), -INF).softmax(dim=-1)
-
-
-def _ex(id: str, name: str, title: str, points: float, difficulty: int, hints, cases, mutants, **kw) -> Exercise:
-    return register(Exercise(id=f"ch02.{id}", chapter=2, title=title, file=FILE, name=name, points=points,
-                             difficulty=difficulty, hints=hints, make_cases=cases, mutants=mutants, **kw))
+register_exercise = exercise_registrar(chapter=2, file="ch02_attention.py")

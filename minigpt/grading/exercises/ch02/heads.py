@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ...registry import Case, Mutant
-from ._common import _ex, _pattern
+from .._shared import _pattern
+from ._common import register_exercise
 
 
 def prev_token_cases() -> list[Case]:
@@ -39,11 +40,13 @@ def _prev_first_key(pattern):
     return pattern[..., 1:, 0].mean(dim=(0, -1))
 
 
-_ex("prev_token_score", "prev_token_score", "Previous-token score", 1, 1,
-    ["The weight query q puts on key q-1 sits just below the diagonal: "
-     "pattern.diagonal(offset=-1, dim1=-2, dim2=-1).",
-     "Average over the batch and over the queries 1 .. pos-1 (there are pos-1 of them): one number per head."],
-    prev_token_cases, [
+register_exercise(
+    id="ch02.prev_token_score", name="prev_token_score", title="Previous-token score", points=1, difficulty=1,
+    hints=["The weight query q puts on key q-1 sits just below the diagonal: "
+           "pattern.diagonal(offset=-1, dim1=-2, dim2=-1).",
+           "Average over the batch and over the queries 1 .. pos-1 (there are pos-1 of them): one number per head."],
+    make_cases=prev_token_cases,
+    mutants=[
         Mutant("current-token", "this scores attention to the *current* token (the diagonal); the previous "
                "token is one below it: diagonal(offset=-1).", _prev_current),
         Mutant("next-token", "this reads the weights on the *next* key (above the diagonal, always 0 in a "
@@ -54,4 +57,5 @@ _ex("prev_token_score", "prev_token_score", "Previous-token score", 1, 1,
                "[n_heads], the mean over the batch and the queries.", _prev_per_sequence),
         Mutant("first-token", "this is the weight on the *first* key (a first-token score); the previous "
                "token of query q is key q-1: diagonal(offset=-1).", _prev_first_key),
-    ])
+    ],
+)

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from ...registry import Case, Mutant
-from ._common import INF, _causal, _ex, _randn
+from .._shared import INF, _causal, _randn
+from ._common import register_exercise
 
 # ---------------------------------------------------------------------------
 # online_softmax_step
@@ -57,12 +58,15 @@ def _step_mutant(mistake: str):
     return wrong
 
 
-_ex("online_softmax_step", "online_softmax_step", "One step of the online softmax", 2, 2,
-    ["m_new = max(m, this block's max); everything accumulated so far was relative to m, so multiply l and "
-     "acc by exp(m - m_new) before adding the block's exp(s - m_new) terms.",
-     "Where m_new is -inf (every key so far masked) use 0 in its place: exp(-inf - 0) = 0, no nan.",
-     "acc gets p @ v with p = exp(s - m_new): [..., q, block_k] @ [..., block_k, d_head]."],
-    online_step_cases, [
+register_exercise(
+    id="ch02.online_softmax_step", name="online_softmax_step",
+    title="One step of the online softmax", points=2, difficulty=2,
+    hints=["m_new = max(m, this block's max); everything accumulated so far was relative to m, so multiply l and "
+           "acc by exp(m - m_new) before adding the block's exp(s - m_new) terms.",
+           "Where m_new is -inf (every key so far masked) use 0 in its place: exp(-inf - 0) = 0, no nan.",
+           "acc gets p @ v with p = exp(s - m_new): [..., q, block_k] @ [..., block_k, d_head]."],
+    make_cases=online_step_cases,
+    mutants=[
         Mutant("no-rescale", "l and acc are not rescaled when the maximum grows: multiply both by "
                "exp(m - m_new) before adding the new block's terms.", _step_mutant("no-rescale")),
         Mutant("acc-not-rescaled", "l is rescaled but acc is not: the running output must be multiplied by "
@@ -77,7 +81,8 @@ _ex("online_softmax_step", "online_softmax_step", "One step of the online softma
                "and use p = exp(s - m_new).", _step_mutant("stale-max")),
         Mutant("max-forgotten", "the new maximum forgets the old one: m_new = max(m, block max), the largest "
                "score seen so far, not just in this block.", _step_mutant("max-forgotten")),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -146,13 +151,15 @@ def _tiled_mutant(mistake: str):
     return wrong
 
 
-_ex("tiled_attention", "tiled_attention", "FlashAttention's tiled kernel", 3, 3,
-    ["For each block of queries: m = -inf, l = 0, acc = 0; for each block of keys: scores, mask (-inf), "
-     "online_softmax_step; then acc / l. range(0, n, block) also visits the last, shorter tile.",
-     "The tile's causal mask compares positions: key k0 + j is hidden from query q0 + i when "
-     "k0 + j > key_pos - query_pos + q0 + i. Slice attn_mask like the scores.",
-     "A query that sees no key at all has l = 0: return 0 there (acc / l.clamp_min(1e-30)), as naive does."],
-    tiled_cases, [
+register_exercise(
+    id="ch02.tiled_attention", name="tiled_attention", title="FlashAttention's tiled kernel", points=3, difficulty=3,
+    hints=["For each block of queries: m = -inf, l = 0, acc = 0; for each block of keys: scores, mask (-inf), "
+           "online_softmax_step; then acc / l. range(0, n, block) also visits the last, shorter tile.",
+           "The tile's causal mask compares positions: key k0 + j is hidden from query q0 + i when "
+           "k0 + j > key_pos - query_pos + q0 + i. Slice attn_mask like the scores.",
+           "A query that sees no key at all has l = 0: return 0 there (acc / l.clamp_min(1e-30)), as naive does."],
+    make_cases=tiled_cases,
+    mutants=[
         Mutant("no-rescale", "the running sums are not rescaled when a later block of keys raises the "
                "maximum: multiply l and acc by exp(m - m_new) (see online_softmax_step).",
                _tiled_mutant("no-rescale")),
@@ -172,7 +179,9 @@ _ex("tiled_attention", "tiled_attention", "FlashAttention's tiled kernel", 3, 3,
                "scale is None.", _tiled_mutant("scale-ignored")),
         Mutant("nan-when-masked", "a query that may attend to no key at all gets 0 / 0 = nan; return zeros "
                "there, as naive does: acc / l.clamp_min(1e-30).", _tiled_mutant("nan-when-masked")),
-    ], depends_on=["ch02.online_softmax_step"])
+    ],
+    depends_on=["ch02.online_softmax_step"],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -227,11 +236,13 @@ def _kv_cache_unused(q, k_new, v_new, k_cache, v_cache, scale=None):
     return v_new.clone(), torch.cat([k_cache, k_new], dim=-2), torch.cat([v_cache, v_new], dim=-2)
 
 
-_ex("kv_cache_step", "kv_cache_step", "One step with a KV cache", 2, 2,
-    ["Append first: k = torch.cat([k_cache, k_new], dim=-2) (and v), so the new token also sees itself.",
-     "Then one row of attention: softmax_stable(attention_scores(q, k, scale)) @ v; no mask is needed.",
-     "Return the grown caches: the next step needs them."],
-    kv_cases, [
+register_exercise(
+    id="ch02.kv_cache_step", name="kv_cache_step", title="One step with a KV cache", points=2, difficulty=2,
+    hints=["Append first: k = torch.cat([k_cache, k_new], dim=-2) (and v), so the new token also sees itself.",
+           "Then one row of attention: softmax_stable(attention_scores(q, k, scale)) @ v; no mask is needed.",
+           "Return the grown caches: the next step needs them."],
+    make_cases=kv_cases,
+    mutants=[
         Mutant("attend-before-append", "the new query attends only to the earlier keys: append k_new and "
                "v_new to the caches *before* computing the scores (a token sees itself).", _kv_before_append),
         Mutant("prepended", "the new key and value are put at the front of the caches; append them at the end "
@@ -245,5 +256,7 @@ _ex("kv_cache_step", "kv_cache_step", "One step with a KV cache", 2, 2,
                _kv_no_scale),
         Mutant("cache-unused", "the output is just the new token's value: attend over the cached keys and "
                "values too (the whole point of the cache).", _kv_cache_unused),
-    ], depends_on=["ch02.attention_scores", "ch02.softmax_stable"])
+    ],
+    depends_on=["ch02.attention_scores", "ch02.softmax_stable"],
+)
 

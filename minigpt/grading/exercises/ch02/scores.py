@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from ...registry import Case, Mutant
-from ._common import INF, _causal, _ex, _pattern, _randn
+from .._shared import INF, _causal, _pattern, _randn
+from ._common import register_exercise
 
 # ---------------------------------------------------------------------------
 # attention_scores
@@ -48,10 +49,12 @@ def _scores_keys_first(q, k, scale=None):
     return k @ q.transpose(-1, -2) * (q.shape[-1] ** -0.5 if scale is None else scale)
 
 
-_ex("attention_scores", "attention_scores", "Attention scores", 1, 1,
-    ["scores[..., i, j] = q[..., i, :] . k[..., j, :]: contract d_head, keep query_pos then key_pos.",
-     "The default scale is 1 / sqrt(d_head), with d_head = q.shape[-1]; use `scale` when it is given."],
-    scores_cases, [
+register_exercise(
+    id="ch02.attention_scores", name="attention_scores", title="Attention scores", points=1, difficulty=1,
+    hints=["scores[..., i, j] = q[..., i, :] . k[..., j, :]: contract d_head, keep query_pos then key_pos.",
+           "The default scale is 1 / sqrt(d_head), with d_head = q.shape[-1]; use `scale` when it is given."],
+    make_cases=scores_cases,
+    mutants=[
         Mutant("no-scale", "the scores are not scaled: multiply q.k by `scale`, 1 / sqrt(d_head) by default.",
                _scores_no_scale),
         Mutant("over-d-head", "the default scale is 1 / d_head; it is 1 / sqrt(d_head) (q.k has variance "
@@ -62,7 +65,8 @@ _ex("attention_scores", "attention_scores", "Attention scores", 1, 1,
                "use 1 / sqrt(d_head) only when scale is None.", _scores_scale_ignored),
         Mutant("keys-first", "the result is [..., key_pos, query_pos]: put the queries first, "
                "q @ k.transpose(-1, -2), so that row i holds query i's scores.", _scores_keys_first),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -98,10 +102,12 @@ def _mask_transposed(query_pos, key_pos, device=None):
     return torch.ones(query_pos, key_pos, dtype=torch.bool).triu(diagonal=key_pos - query_pos)
 
 
-_ex("causal_mask", "causal_mask", "The causal mask, aligned to the end", 1, 1,
-    ["True on and below the diagonal: torch.ones(query_pos, key_pos, dtype=torch.bool).tril(...).",
-     "Query i is at position key_pos - query_pos + i, so shift the diagonal by key_pos - query_pos."],
-    mask_cases, [
+register_exercise(
+    id="ch02.causal_mask", name="causal_mask", title="The causal mask, aligned to the end", points=1, difficulty=1,
+    hints=["True on and below the diagonal: torch.ones(query_pos, key_pos, dtype=torch.bool).tril(...).",
+           "Query i is at position key_pos - query_pos + i, so shift the diagonal by key_pos - query_pos."],
+    make_cases=mask_cases,
+    mutants=[
         Mutant("diagonal-hidden", "the diagonal is False: a query must see its own position. Keep the "
                "diagonal (tril(diagonal=key_pos - query_pos), not one less).", _mask_strict),
         Mutant("one-future-visible", "each query may see the next key: the diagonal is shifted one too far "
@@ -113,7 +119,8 @@ _ex("causal_mask", "causal_mask", "The causal mask, aligned to the end", 1, 1,
                "not 'hidden'.", _mask_inverted),
         Mutant("future-visible", "the mask keeps the future and hides the past (triu instead of tril): "
                "a query sees keys at or *before* its own position.", _mask_transposed),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -154,10 +161,12 @@ def _softmax_queries(scores):
     return e / e.sum(dim=-2, keepdim=True)
 
 
-_ex("softmax_stable", "softmax_stable", "A softmax that does not overflow", 1, 1,
-    ["Subtract each row's maximum, scores.amax(dim=-1, keepdim=True), before exp.",
-     "Normalise by the sum over the last axis (the keys), keepdim=True so the division broadcasts."],
-    softmax_cases, [
+register_exercise(
+    id="ch02.softmax_stable", name="softmax_stable", title="A softmax that does not overflow", points=1, difficulty=1,
+    hints=["Subtract each row's maximum, scores.amax(dim=-1, keepdim=True), before exp.",
+           "Normalise by the sum over the last axis (the keys), keepdim=True so the division broadcasts."],
+    make_cases=softmax_cases,
+    mutants=[
         # no-max comes last: the diagnosis goes to the first mutant that matches, and a mutant's nan
         # entries are not held against a learner's finite ones, so no-max would claim the others
         Mutant("global-max", "the maximum is taken over the whole tensor, so a row far below it underflows "
@@ -170,7 +179,8 @@ _ex("softmax_stable", "softmax_stable", "A softmax that does not overflow", 1, 1
                "last axis (dim=-1): each query's weights sum to 1.", _softmax_queries),
         Mutant("no-max", "exp overflows on large scores (inf / inf = nan): subtract each row's maximum "
                "before exp; the factor exp(-max) cancels in the ratio.", _softmax_no_max),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -205,10 +215,12 @@ def _entropy_no_weight(pattern):
     return -pattern.log().masked_fill(pattern == 0, 0.0).sum(dim=-1)
 
 
-_ex("pattern_entropy", "pattern_entropy", "The entropy of a pattern", 1, 1,
-    ["-sum_k p_k log p_k over the last axis (the keys); natural log, so the unit is nats.",
-     "0 * log(0) is nan in floating point: torch.xlogy(p, p) gives 0 there."],
-    entropy_cases, [
+register_exercise(
+    id="ch02.pattern_entropy", name="pattern_entropy", title="The entropy of a pattern", points=1, difficulty=1,
+    hints=["-sum_k p_k log p_k over the last axis (the keys); natural log, so the unit is nats.",
+           "0 * log(0) is nan in floating point: torch.xlogy(p, p) gives 0 there."],
+    make_cases=entropy_cases,
+    mutants=[
         Mutant("nan-at-zero", "masked keys (weight 0) give 0 * log(0) = nan; their term is 0: use "
                "torch.xlogy(p, p), or p.log() with zeros where p == 0.", _entropy_nan),
         Mutant("bits", "the entropy is in bits (log base 2); use the natural log (nats).", _entropy_bits),
@@ -216,4 +228,5 @@ _ex("pattern_entropy", "pattern_entropy", "The entropy of a pattern", 1, 1,
         Mutant("mean-over-keys", "the terms are averaged over the keys; sum them instead.", _entropy_mean),
         Mutant("unweighted-log", "the log-probabilities are summed without their weights: "
                "-sum_k p_k log p_k, not -sum_k log p_k.", _entropy_no_weight),
-    ])
+    ],
+)

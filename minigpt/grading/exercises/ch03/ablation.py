@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from ...registry import Case, Mutant
-from ._common import _ex, _randn
+from .._shared import _randn
+from ._common import register_exercise
 
 # ---------------------------------------------------------------------------
 # logit_attribution
@@ -46,11 +47,13 @@ def _summed(components, W_U, tokens):
     return _attr(components, W_U, tokens[:, 1:]).sum(dim=0)
 
 
-_ex("logit_attribution", "logit_attribution", "Direct logit attribution", 2, 2,
-    ["The logit of token t is resid @ W_U[:, t], and resid is the sum of the components: attribute term by term.",
-     "Position p predicts tokens[:, p + 1]: use components[:, :, :-1] with W_U[:, tokens[:, 1:]] "
-     "([d_model batch pos-1]) and einsum 'c b p d, d b p -> c b p'."],
-    attribution_cases, [
+register_exercise(
+    id="ch03.logit_attribution", name="logit_attribution", title="Direct logit attribution", points=2, difficulty=2,
+    hints=["The logit of token t is resid @ W_U[:, t], and resid is the sum of the components: attribute term by term.",
+           "Position p predicts tokens[:, p + 1]: use components[:, :, :-1] with W_U[:, tokens[:, 1:]] "
+           "([d_model batch pos-1]) and einsum 'c b p d, d b p -> c b p'."],
+    make_cases=attribution_cases,
+    mutants=[
         Mutant("current-token", "each position is scored on its *own* token; the logits at position p predict "
                "the *next* token, tokens[:, p + 1] (use tokens[:, 1:]).", _current_token),
         Mutant("shifted-components", "the components are shifted (components[:, :, 1:]); position p's residual "
@@ -59,7 +62,8 @@ _ex("logit_attribution", "logit_attribution", "Direct logit attribution", 2, 2,
                "the raw logit contribution components @ W_U[:, token], with no softmax.", _log_probs),
         Mutant("summed", "the components were summed; keep one row per component: "
                "[n_components, batch, pos - 1].", _summed),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -100,10 +104,12 @@ def _mean_ablate(z, head, hook=None, dims=(0,)):
     return _replace(z, (slice(None), slice(None), head), z[:, :, head].mean(dim=dims, keepdim=True))
 
 
-_ex("zero_ablation_hook", "zero_ablation_hook", "Zero-ablation hook", 1, 1,
-    ["z is [batch pos n_heads d_head]: the heads are the third axis, z[:, :, head].",
-     "Clone first (z = z.clone()), set the head's slice to 0, return the clone."],
-    hook_cases, [
+register_exercise(
+    id="ch03.zero_ablation_hook", name="zero_ablation_hook", title="Zero-ablation hook", points=1, difficulty=1,
+    hints=["z is [batch pos n_heads d_head]: the heads are the third axis, z[:, :, head].",
+           "Clone first (z = z.clone()), set the head's slice to 0, return the clone."],
+    make_cases=hook_cases,
+    mutants=[
         Mutant("position-axis", "a *position* was zeroed (z[:, head]); the heads are the third axis of "
                "[batch pos n_heads d_head]: z[:, :, head] = 0.", _zero_position),
         Mutant("whole-layer", "every head was zeroed; ablate only head `head`: z[:, :, head] = 0.", _zero_all),
@@ -112,12 +118,15 @@ _ex("zero_ablation_hook", "zero_ablation_hook", "Zero-ablation hook", 1, 1,
                "on the third axis: z[:, :, head].", _zero_dim),
         Mutant("mean-not-zero", "the head was replaced by its batch mean (mean ablation); zero ablation sets it "
                "to 0.", _mean_ablate),
-    ])
+    ],
+)
 
-_ex("mean_ablation_hook", "mean_ablation_hook", "Mean-ablation hook", 1, 2,
-    ["z[:, :, head] is [batch pos d_head]; its mean over the batch (dim=0, keepdim=True) is [1 pos d_head].",
-     "Assign that mean back into a clone of z (it broadcasts over the batch)."],
-    hook_cases, [
+register_exercise(
+    id="ch03.mean_ablation_hook", name="mean_ablation_hook", title="Mean-ablation hook", points=1, difficulty=2,
+    hints=["z[:, :, head] is [batch pos d_head]; its mean over the batch (dim=0, keepdim=True) is [1 pos d_head].",
+           "Assign that mean back into a clone of z (it broadcasts over the batch)."],
+    make_cases=hook_cases,
+    mutants=[
         Mutant("zero-not-mean", "the head was set to 0 (zero ablation); mean ablation replaces it by its mean "
                "over the batch.", lambda z, head, hook=None: _replace(z, (slice(None), slice(None), head), 0.0)),
         Mutant("mean-over-positions-too", "the mean is over the batch *and* the positions; keep one mean per "
@@ -129,7 +138,8 @@ _ex("mean_ablation_hook", "mean_ablation_hook", "Mean-ablation hook", 1, 2,
         Mutant("mean-over-heads", "the head was replaced by the mean over the *heads* (dim=2); average the "
                "head's own output over the batch (dim=0).",
                lambda z, head, hook=None: _replace(z, (slice(None), slice(None), head), z.mean(dim=2))),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -193,11 +203,13 @@ def _scores(model, tokens, seq_len, *, hook_fn=None, reduce="repeat", combine="d
     return scores
 
 
-_ex("ablation_scores", "ablation_scores", "Ablation scores", 3, 2,
-    ["Loop over layers and heads; the hook name is f'blocks.{layer}.attn.hook_z' and the hook is "
-     "functools.partial(zero_ablation_hook, head=head).",
-     "score = repeat_loss(ablated per-token loss, seq_len) - repeat_loss(clean per-token loss, seq_len)."],
-    ablation_cases, [
+register_exercise(
+    id="ch03.ablation_scores", name="ablation_scores", title="Ablation scores", points=3, difficulty=2,
+    hints=["Loop over layers and heads; the hook name is f'blocks.{layer}.attn.hook_z' and the hook is "
+           "functools.partial(zero_ablation_hook, head=head).",
+           "score = repeat_loss(ablated per-token loss, seq_len) - repeat_loss(clean per-token loss, seq_len)."],
+    make_cases=ablation_cases,
+    mutants=[
         Mutant("all-positions", "the loss is averaged over every position; the score is about the repeat: "
                "use repeat_loss(per_token_loss, seq_len) for both runs.",
                functools.partial(_scores, reduce="all")),
@@ -209,4 +221,6 @@ _ex("ablation_scores", "ablation_scores", "Ablation scores", 3, 2,
                "(zero_ablation_hook with head=head).", functools.partial(_scores, whole_layer=True)),
         Mutant("mean-ablation", "the heads were mean-ablated; this exercise zero-ablates them "
                "(zero_ablation_hook).", functools.partial(_scores, hook_fn="mean")),
-    ], depends_on=["ch03.repeat_loss", "ch03.zero_ablation_hook"], kind="model", atol=1e-4, rtol=1e-4)
+    ],
+    depends_on=["ch03.repeat_loss", "ch03.zero_ablation_hook"], kind="model", atol=1e-4, rtol=1e-4,
+)

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from ...registry import Case, Mutant
-from ._common import _ex, _randn
+from .._shared import _randn
+from ._common import register_exercise
 
 # ---------------------------------------------------------------------------
 # full_ov_circuit
@@ -21,11 +22,13 @@ def ov_cases() -> list[Case]:
     return cases
 
 
-_ex("full_ov_circuit", "full_ov_circuit", "Full OV circuit", 1, 1,
-    ["The path of a token through the head to the logits: embed (W_E), value (W_V), output (W_O), unembed (W_U).",
-     "W_E @ W_V @ W_O @ W_U broadcasts over the heads: [d_vocab d_model] @ [n_heads d_model d_head] -> "
-     "[n_heads d_vocab d_head]."],
-    ov_cases, [
+register_exercise(
+    id="ch03.full_ov_circuit", name="full_ov_circuit", title="Full OV circuit", points=1, difficulty=1,
+    hints=["The path of a token through the head to the logits: embed (W_E), value (W_V), output (W_O), unembed (W_U).",
+           "W_E @ W_V @ W_O @ W_U broadcasts over the heads: [d_vocab d_model] @ [n_heads d_model d_head] -> "
+           "[n_heads d_vocab d_head]."],
+    make_cases=ov_cases,
+    mutants=[
         Mutant("transposed", "each head's matrix is transposed (rows are logits); rows should be the attended "
                "token: W_E @ W_V @ W_O @ W_U, in that order.",
                lambda W_E, W_V, W_O, W_U: (W_E @ W_V @ W_O @ W_U).transpose(-1, -2)),
@@ -35,7 +38,8 @@ _ex("full_ov_circuit", "full_ov_circuit", "Full OV circuit", 1, 1,
                "[n_heads, d_vocab, d_vocab].", lambda W_E, W_V, W_O, W_U: (W_E @ W_V @ W_O @ W_U).sum(dim=0)),
         Mutant("no-unembed", "the unembedding is missing: the result is in d_model, not in logits; multiply "
                "by W_U at the end.", lambda W_E, W_V, W_O, W_U: W_E @ W_V @ W_O),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -52,10 +56,12 @@ def top1_cases() -> list[Case]:
     return cases
 
 
-_ex("top1_accuracy", "top1_accuracy", "Top-1 accuracy of a circuit", 1, 1,
-    ["Row i is a hit when its largest entry is in column i.",
-     "(matrix.argmax(dim=-1) == torch.arange(n)).float().mean()"],
-    top1_cases, [
+register_exercise(
+    id="ch03.top1_accuracy", name="top1_accuracy", title="Top-1 accuracy of a circuit", points=1, difficulty=1,
+    hints=["Row i is a hit when its largest entry is in column i.",
+           "(matrix.argmax(dim=-1) == torch.arange(n)).float().mean()"],
+    make_cases=top1_cases,
+    mutants=[
         Mutant("columns", "the largest entry of each *column* was used (argmax over dim=0); take each row's "
                "argmax, dim=-1.", lambda matrix: (matrix.argmax(dim=0) == torch.arange(len(matrix))).float().mean()),
         Mutant("count", "this is the number of hits; return the fraction (divide by the number of rows, or "
@@ -65,7 +71,8 @@ _ex("top1_accuracy", "top1_accuracy", "Top-1 accuracy of a circuit", 1, 1,
         Mutant("diagonal-above-mean", "this counts rows whose diagonal is above the row's mean; a hit needs the "
                "diagonal to be the row's *largest* entry (argmax).",
                lambda matrix: (matrix.diagonal() > matrix.mean(dim=-1)).float().mean()),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -84,10 +91,13 @@ def _fro(M: Tensor) -> Tensor:
     return torch.linalg.matrix_norm(M)
 
 
-_ex("composition_score", "composition_score", "Composition score", 1, 2,
-    ["The Frobenius norm of a matrix is sqrt((M ** 2).sum()) over its last two axes: torch.linalg.matrix_norm(M).",
-     "||W_A @ W_B|| / (||W_A|| * ||W_B||), every norm over the last two axes only (leading axes are a batch)."],
-    composition_cases, [
+register_exercise(
+    id="ch03.composition_score", name="composition_score", title="Composition score", points=1, difficulty=2,
+    hints=["The Frobenius norm of a matrix is sqrt((M ** 2).sum()) over its last two axes: "
+           "torch.linalg.matrix_norm(M).",
+           "||W_A @ W_B|| / (||W_A|| * ||W_B||), every norm over the last two axes only (leading axes are a batch)."],
+    make_cases=composition_cases,
+    mutants=[
         Mutant("not-normalised", "the product's norm is not divided by ||W_A|| * ||W_B||; without that, the "
                "score grows with the weights' scale.", lambda W_A, W_B: _fro(W_A @ W_B)),
         Mutant("spectral-norm", "these are spectral norms (largest singular value, ord=2); the score uses "
@@ -102,7 +112,8 @@ _ex("composition_score", "composition_score", "Composition score", 1, 2,
         Mutant("norm-over-batch", "the norms were taken over every axis, batch included; take them over the "
                "last two axes only (one score per pair of matrices).",
                lambda W_A, W_B: torch.linalg.norm(W_A @ W_B) / (torch.linalg.norm(W_A) * torch.linalg.norm(W_B))),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -129,11 +140,13 @@ def _k_comp(W_V0, W_O0, W_Q1, W_K1, *, ov_t=False, qk_t=True, table_t=False, nor
     return score.T if table_t else score
 
 
-_ex("k_composition_scores", "k_composition_scores", "K-composition scores", 2, 2,
-    ["W_OV = W_V0 @ W_O0 and W_QK = W_Q1 @ W_K1.transpose(-1, -2) are [n_heads d_model d_model].",
-     "The keys read the residual on W_QK's right: compose W_OV[i] with W_QK[j].T; index W_OV[:, None] and "
-     "W_QK.transpose(-1, -2)[None] so composition_score broadcasts to [n0, n1]."],
-    k_comp_cases, [
+register_exercise(
+    id="ch03.k_composition_scores", name="k_composition_scores", title="K-composition scores", points=2, difficulty=2,
+    hints=["W_OV = W_V0 @ W_O0 and W_QK = W_Q1 @ W_K1.transpose(-1, -2) are [n_heads d_model d_model].",
+           "The keys read the residual on W_QK's right: compose W_OV[i] with W_QK[j].T; index W_OV[:, None] and "
+           "W_QK.transpose(-1, -2)[None] so composition_score broadcasts to [n0, n1]."],
+    make_cases=k_comp_cases,
+    mutants=[
         Mutant("q-composition", "this is Q-composition (W_OV @ W_QK: the earlier head feeding the queries); "
                "K-composition feeds the keys, which sit on W_QK's right: use W_QK.T.",
                lambda **kw: _k_comp(**kw, qk_t=False)),
@@ -144,7 +157,9 @@ _ex("k_composition_scores", "k_composition_scores", "K-composition scores", 2, 2
                "W_OV = W_V0 @ W_O0.", lambda **kw: _k_comp(**kw, ov_t=True)),
         Mutant("not-normalised", "the scores are not normalised; use composition_score, which divides by "
                "||W_A|| * ||W_B||.", lambda **kw: _k_comp(**kw, normalise=False)),
-    ], depends_on=["ch03.composition_score"])
+    ],
+    depends_on=["ch03.composition_score"],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -174,10 +189,13 @@ def _eigenvalues(A, B):
     return torch.linalg.eigvals(B @ A).abs().sort(descending=True).values
 
 
-_ex("factored_singular_values", "factored_singular_values", "Singular values of a factored matrix", 3, 3,
-    ["U_A and Vh_B do not change singular values (orthonormal columns / rows): only the k x k middle matters.",
-     "middle = torch.diag(S_A) @ Vh_A @ U_B @ torch.diag(S_B); return torch.linalg.svdvals(middle)."],
-    svd_cases, [
+register_exercise(
+    id="ch03.factored_singular_values", name="factored_singular_values",
+    title="Singular values of a factored matrix", points=3, difficulty=3,
+    hints=["U_A and Vh_B do not change singular values (orthonormal columns / rows): only the k x k middle matters.",
+           "middle = torch.diag(S_A) @ Vh_A @ U_B @ torch.diag(S_B); return torch.linalg.svdvals(middle)."],
+    make_cases=svd_cases,
+    mutants=[
         Mutant("products-of-singular-values", "S_A * S_B is not the spectrum of A @ B: the factors' singular "
                "vectors need not line up. Take the SVD of diag(S_A) @ Vh_A @ U_B @ diag(S_B).",
                lambda A, B: _svds(A, B)[0] * _svds(A, B)[3]),
@@ -188,4 +206,5 @@ _ex("factored_singular_values", "factored_singular_values", "Singular values of 
                "diag(S_A) @ Vh_A @ U_B @ diag(S_B).", _no_s_b),
         Mutant("eigenvalues", "these are the sizes of the eigenvalues (of B @ A); singular values differ from "
                "them unless the matrix is symmetric. Take torch.linalg.svdvals of the middle matrix.", _eigenvalues),
-    ])
+    ],
+)

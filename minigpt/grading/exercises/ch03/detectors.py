@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ...registry import Case, Mutant
-from ._common import _ex, _pattern
+from .._shared import _pattern
+from ._common import register_exercise
 
 
 def score_cases() -> list[Case]:
@@ -27,10 +28,13 @@ def _stripe(pattern, offset, seq_len, queries="copy", reduce="mean", batch_mean=
 
 # duplicate_token_score ------------------------------------------------------
 
-_ex("duplicate_token_score", "duplicate_token_score", "Duplicate-token score", 1, 2,
-    ["pattern[..., q, q - seq_len] is a diagonal: pattern.diagonal(offset=-seq_len, dim1=-2, dim2=-1).",
-     "Keep only the last seq_len entries of it (the copy's queries), then average over the batch and them."],
-    score_cases, [
+register_exercise(
+    id="ch03.duplicate_token_score", name="duplicate_token_score",
+    title="Duplicate-token score", points=1, difficulty=2,
+    hints=["pattern[..., q, q - seq_len] is a diagonal: pattern.diagonal(offset=-seq_len, dim1=-2, dim2=-1).",
+           "Keep only the last seq_len entries of it (the copy's queries), then average over the batch and them."],
+    make_cases=score_cases,
+    mutants=[
         Mutant("induction-offset", "this measures attention to the token *after* the earlier occurrence "
                "(q - seq_len + 1: the induction score); a duplicate-token head looks at the same token, "
                "q - seq_len.", lambda pattern, seq_len: _stripe(pattern, seq_len - 1, seq_len)),
@@ -44,15 +48,20 @@ _ex("duplicate_token_score", "duplicate_token_score", "Duplicate-token score", 1
                "returning [n_heads].", lambda pattern, seq_len: _stripe(pattern, seq_len, seq_len, batch_mean=False)),
         Mutant("sum-over-queries", "the weights are summed over the queries; take their mean (a perfect head "
                "scores 1).", lambda pattern, seq_len: _stripe(pattern, seq_len, seq_len, reduce="sum")),
-    ])
+    ],
+)
 
 
 # induction_score -----------------------------------------------------------
 
-_ex("induction_score", "induction_score", "Induction score", 2, 2,
-    ["Query q in the copy should look at q - seq_len + 1: the token after the earlier occurrence of its own token.",
-     "pattern.diagonal(offset=1 - seq_len, dim1=-2, dim2=-1), its last seq_len entries, mean over (batch, queries)."],
-    score_cases, [
+register_exercise(
+    id="ch03.induction_score", name="induction_score", title="Induction score", points=2, difficulty=2,
+    hints=["Query q in the copy should look at q - seq_len + 1: "
+           "the token after the earlier occurrence of its own token.",
+           "pattern.diagonal(offset=1 - seq_len, dim1=-2, dim2=-1), "
+           "its last seq_len entries, mean over (batch, queries)."],
+    make_cases=score_cases,
+    mutants=[
         Mutant("duplicate-offset", "this measures attention to the same token (q - seq_len: a duplicate-token "
                "head); an induction head looks one further, at the token that came *next*: q - seq_len + 1.",
                lambda pattern, seq_len: _stripe(pattern, seq_len, seq_len)),
@@ -67,4 +76,5 @@ _ex("induction_score", "induction_score", "Induction score", 2, 2,
                lambda pattern, seq_len: _stripe(pattern, seq_len - 1, seq_len, batch_mean=False)),
         Mutant("sum-over-queries", "the weights are summed over the queries; take their mean (a perfect head "
                "scores 1).", lambda pattern, seq_len: _stripe(pattern, seq_len - 1, seq_len, reduce="sum")),
-    ])
+    ],
+)

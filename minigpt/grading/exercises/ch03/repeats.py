@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from ...registry import Case, Mutant
-from ._common import _ex, _randn
+from .._shared import _randn
+from ._common import register_exercise
 
 # ---------------------------------------------------------------------------
 # repeated_tokens
@@ -49,10 +50,12 @@ def _batch_axis(half, bos=None):
     return body if bos is None else torch.cat([_bos(body, bos), body], dim=1)
 
 
-_ex("repeated_tokens", "repeated_tokens", "Repeated random tokens", 1, 1,
-    ["Concatenate along the positions (dim=1): [BOS column, half, half].",
-     "torch.full((batch, 1), bos, dtype=half.dtype) is the BOS column; leave it out when bos is None."],
-    repeated_cases, [
+register_exercise(
+    id="ch03.repeated_tokens", name="repeated_tokens", title="Repeated random tokens", points=1, difficulty=1,
+    hints=["Concatenate along the positions (dim=1): [BOS column, half, half].",
+           "torch.full((batch, 1), bos, dtype=half.dtype) is the BOS column; leave it out when bos is None."],
+    make_cases=repeated_cases,
+    mutants=[
         Mutant("bos-ignored", "the BOS token is missing: when bos is given, put a column of it in front, "
                "[bos, x_1..x_n, x_1..x_n].", _no_bos),
         Mutant("bos-before-each-copy", "there is a BOS token before each copy; there is one BOS, at the very "
@@ -63,7 +66,8 @@ _ex("repeated_tokens", "repeated_tokens", "Repeated random tokens", 1, 1,
                "dim=1).", _bos_last),
         Mutant("batch-axis", "the copy was stacked along the batch axis (dim=0); repeat along the positions, "
                "dim=1.", _batch_axis),
-    ])
+    ],
+)
 
 
 # ---------------------------------------------------------------------------
@@ -107,10 +111,13 @@ def _per_sequence(losses, seq_len):
     return losses[:, pos - seq_len : pos - 1].mean(dim=1)
 
 
-_ex("repeat_loss", "repeat_loss", "The loss on the repeat", 1, 1,
-    ["The copy is the last seq_len tokens; losses[:, i] predicts token i + 1.",
-     "Predicting the copy's tokens 2..seq_len means entries pos - seq_len .. pos - 2 (pos = losses.shape[1] + 1)."],
-    repeat_loss_cases, [
+register_exercise(
+    id="ch03.repeat_loss", name="repeat_loss", title="The loss on the repeat", points=1, difficulty=1,
+    hints=["The copy is the last seq_len tokens; losses[:, i] predicts token i + 1.",
+           "Predicting the copy's tokens 2..seq_len means entries pos - seq_len .. pos - 2 "
+           "(pos = losses.shape[1] + 1)."],
+    make_cases=repeat_loss_cases,
+    mutants=[
         Mutant("includes-first-of-copy", "the loss of predicting the copy's *first* token is included; that "
                "token follows the random chunk and cannot be predicted. Start one entry later: "
                "losses[:, pos - seq_len : pos - 1].", _with_first_of_copy),
@@ -123,4 +130,5 @@ _ex("repeat_loss", "repeat_loss", "The loss on the repeat", 1, 1,
                "chunk (a BOS, a prefix): count from the end, the copy is the last seq_len tokens.", _from_middle),
         Mutant("per-sequence", "the result has one value per sequence; average over the batch too (a 0-d "
                "tensor).", _per_sequence),
-    ])
+    ],
+)

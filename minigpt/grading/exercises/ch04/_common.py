@@ -1,4 +1,4 @@
-"""Helpers shared by chapter 4's checks."""
+"""Chapter 4's registrar, and the helpers only its checks share (the Fourier basis, pairs, trig logits)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import math
 import torch
 from torch import Tensor
 
-from ...registry import Exercise, register
+from ...registry import exercise_registrar
 
-FILE = "ch04_grokking.py"
-
-
-def _randn(g: torch.Generator, *shape: int, scale: float = 1.0) -> Tensor:
-    return torch.randn(*shape, generator=g) * scale
+register_exercise = exercise_registrar(chapter=4, file="ch04_grokking.py")
 
 
 def _basis(p: int) -> Tensor:
@@ -40,7 +36,3 @@ def _trig_logits(g: torch.Generator, p: int, freqs, noise: float = 1.0) -> Tenso
         logits += 3.0 * torch.cos(w * ((a + b)[:, None] - c[None, :]))
     return logits + torch.randn(1, p, generator=g, dtype=torch.float64)  # a per-answer bias (the mean term)
 
-
-def _ex(id: str, name: str, title: str, points: float, difficulty: int, hints, cases, mutants, **kw) -> Exercise:
-    return register(Exercise(id=f"ch04.{id}", chapter=4, title=title, file=FILE, name=name, points=points,
-                             difficulty=difficulty, hints=hints, make_cases=cases, mutants=mutants, **kw))

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ...registry import Case, Mutant
-from ._common import _ex
+from ._common import register_exercise
 
 # ---------------------------------------------------------------------------
 # modular_pairs
@@ -47,10 +47,13 @@ def _mp_eq_zero(p):
     return torch.stack([a, b, torch.zeros_like(a)], 1), (a + b) % p
 
 
-_ex("modular_pairs", "modular_pairs", "The data: every a + b mod p", 1, 1,
-    ["a = torch.arange(p).repeat_interleave(p) and b = torch.arange(p).repeat(p) list the pairs in row a * p + b.",
-     "Tokens [a, b, p] (torch.stack(..., dim=1)); labels (a + b) % p."],
-    modular_pairs_cases, [
+register_exercise(
+    id="ch04.modular_pairs", name="modular_pairs", title="The data: every a + b mod p", points=1, difficulty=1,
+    hints=["a = torch.arange(p).repeat_interleave(p) and b = torch.arange(p).repeat(p) "
+           "list the pairs in row a * p + b.",
+           "Tokens [a, b, p] (torch.stack(..., dim=1)); labels (a + b) % p."],
+    make_cases=modular_pairs_cases,
+    mutants=[
         Mutant("no-mod", "the labels are a + b, not reduced mod p: take (a + b) % p (answers are tokens 0..p-1).",
                _mp_no_mod),
         Mutant("b-major", "the pairs are listed b first (row b * p + a); list them a first, row a * p + b: "
@@ -60,7 +63,8 @@ _ex("modular_pairs", "modular_pairs", "The data: every a + b mod p", 1, 1,
         Mutant("eq-token-p-plus-1", "the '=' token is p + 1; the residues use 0..p-1, so '=' is token p "
                "(the vocabulary has p + 1 tokens).", _mp_eq_p_plus_1),
         Mutant("eq-token-zero", "the '=' token is 0, which is also the residue 0; '=' is token p.", _mp_eq_zero),
-    ])
+    ],
+)
 
 # ---------------------------------------------------------------------------
 # fourier_basis
@@ -105,10 +109,12 @@ def _fb_sqrt_p(p):
     return (_rows(p) / math.sqrt(p)).float()
 
 
-_ex("fourier_basis", "fourier_basis", "The Fourier basis of Z_p", 2, 1,
-    ["Rows: ones, then cos(2*pi*k*x/p) and sin(2*pi*k*x/p) for k = 1 .. (p-1)//2, over x = torch.arange(p).",
-     "Divide each row by its own norm: basis / basis.norm(dim=1, keepdim=True)."],
-    fourier_basis_cases, [
+register_exercise(
+    id="ch04.fourier_basis", name="fourier_basis", title="The Fourier basis of Z_p", points=2, difficulty=1,
+    hints=["Rows: ones, then cos(2*pi*k*x/p) and sin(2*pi*k*x/p) for k = 1 .. (p-1)//2, over x = torch.arange(p).",
+           "Divide each row by its own norm: basis / basis.norm(dim=1, keepdim=True)."],
+    make_cases=fourier_basis_cases,
+    mutants=[
         Mutant("not-normalised", "the rows are not unit vectors: divide each row by its own norm "
                "(the constant by sqrt(p), each cos/sin by sqrt(p/2)).", _fb_not_normalised),
         Mutant("sin-before-cos", "sin k comes before cos k; row 2k-1 is cos k and row 2k is sin k.", _fb_sin_first),
@@ -118,4 +124,5 @@ _ex("fourier_basis", "fourier_basis", "The Fourier basis of Z_p", 2, 1,
                "function i), so that basis @ x gives coefficients.", _fb_columns),
         Mutant("divided-by-sqrt-p", "every row is divided by sqrt(p): right for the constant, but a cos/sin "
                "row has norm sqrt(p/2); divide each row by its own norm.", _fb_sqrt_p),
-    ])
+    ],
+)

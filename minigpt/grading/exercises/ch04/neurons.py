@@ -7,7 +7,8 @@ import math
 import torch
 
 from ...registry import Case, Mutant
-from ._common import _ex, _pairs, _randn
+from .._shared import _randn
+from ._common import _pairs, register_exercise
 
 # ---------------------------------------------------------------------------
 # neuron_frequency_clusters
@@ -81,11 +82,14 @@ def _nc_no_threshold(coeffs, threshold=0.85):
     return _label(_fractions(coeffs, _full), threshold, use_threshold=False)
 
 
-_ex("neuron_frequency_clusters", "neuron_frequency_clusters", "Neurons by frequency", 2, 3,
-    ["Zero the mean term first (sq = coeffs**2; sq[0, 0] = 0); a neuron's variance is sq.sum((0, 1)).",
-     "Frequency k's block: rows and columns [0, 2k-1, 2k] (linear terms and products), sq[idx][:, idx].",
-     "Frequencies are numbered from 1; neurons below the threshold get 0."],
-    clusters_cases, [
+register_exercise(
+    id="ch04.neuron_frequency_clusters", name="neuron_frequency_clusters",
+    title="Neurons by frequency", points=2, difficulty=3,
+    hints=["Zero the mean term first (sq = coeffs**2; sq[0, 0] = 0); a neuron's variance is sq.sum((0, 1)).",
+           "Frequency k's block: rows and columns [0, 2k-1, 2k] (linear terms and products), sq[idx][:, idx].",
+           "Frequencies are numbered from 1; neurons below the threshold get 0."],
+    make_cases=clusters_cases,
+    mutants=[
         Mutant("mean-in-variance", "the mean (coefficient [0, 0]) is counted in the neuron's variance; a "
                "variance leaves the mean out: set sq[0, 0] = 0 first.", _nc_mean_in_variance),
         Mutant("products-only", "only the products (the 2x2 block of cos/sin k rows and columns) count; the "
@@ -94,7 +98,8 @@ _ex("neuron_frequency_clusters", "neuron_frequency_clusters", "Neurons by freque
                "(numbered from 1; 0 means no cluster).", _nc_zero_based),
         Mutant("no-threshold", "every neuron gets its best frequency; a neuron whose best fraction is below "
                "threshold belongs to no cluster: give it 0.", _nc_no_threshold),
-    ])
+    ],
+)
 
 # ---------------------------------------------------------------------------
 # xpy_directions
@@ -128,13 +133,17 @@ def _xpy_swapped(freq, p):
     return _xpy(freq, p)[::-1]
 
 
-_ex("xpy_directions", "xpy_directions", "The directions cos(w(a+b)) and sin(w(a+b))", 1, 1,
-    ["a = arange(p).repeat_interleave(p), b = arange(p).repeat(p) (float64); angle = 2*pi*freq*(a + b)/p.",
-     "Divide each vector by its norm."],
-    xpy_cases, [
+register_exercise(
+    id="ch04.xpy_directions", name="xpy_directions",
+    title="The directions cos(w(a+b)) and sin(w(a+b))", points=1, difficulty=1,
+    hints=["a = arange(p).repeat_interleave(p), b = arange(p).repeat(p) (float64); angle = 2*pi*freq*(a + b)/p.",
+           "Divide each vector by its norm."],
+    make_cases=xpy_cases,
+    mutants=[
         Mutant("not-normalised", "the vectors are not unit vectors: divide each by its norm (the projections "
                "of the losses assume unit directions).", _xpy_not_normalised),
         Mutant("a-minus-b", "this is cos/sin(w(a - b)); the model computes a + b: cos(w(a + b)).", _xpy_minus),
         Mutant("no-2pi", "the angle is freq*(a+b)/p; w = 2*pi*freq/p.", _xpy_no_2pi),
         Mutant("swapped", "the two directions are swapped: return (cos, sin).", _xpy_swapped),
-    ])
+    ],
+)

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from ...registry import Case, Mutant
-from ._common import _ex, _pairs, _randn, _trig_logits
+from .._shared import _randn
+from ._common import _pairs, _trig_logits, register_exercise
 from .neurons import _xpy
 
 # ---------------------------------------------------------------------------
@@ -65,11 +66,13 @@ def _rl_excluded(logits, labels, freqs):
     return F.cross_entropy(logits - _component(logits, freqs), labels)
 
 
-_ex("restricted_loss", "restricted_loss", "Restricted loss", 2, 2,
-    ["restricted = logits.mean(0, keepdim=True) + sum over k in freqs and d in xpy_directions(k, p) of "
-     "torch.outer(d, d @ logits).",
-     "Everything in float64; F.cross_entropy(restricted, labels) over every pair."],
-    restricted_cases, [
+register_exercise(
+    id="ch04.restricted_loss", name="restricted_loss", title="Restricted loss", points=2, difficulty=2,
+    hints=["restricted = logits.mean(0, keepdim=True) + sum over k in freqs and d in xpy_directions(k, p) of "
+           "torch.outer(d, d @ logits).",
+           "Everything in float64; F.cross_entropy(restricted, labels) over every pair."],
+    make_cases=restricted_cases,
+    mutants=[
         Mutant("no-mean", "each answer's mean logit is dropped; the restricted logits keep it "
                "(logits.mean(dim=0, keepdim=True)) and add the key-frequency projections.", _rl_no_mean),
         Mutant("added-to-logits", "the projections are added to the whole logits; the restricted logits are "
@@ -80,7 +83,9 @@ _ex("restricted_loss", "restricted_loss", "Restricted loss", 2, 2,
                "grokked model are tiny.", _rl_float32),
         Mutant("excluded-instead", "the key frequencies are removed, not kept; the restricted logits keep only "
                "them (plus the mean).", _rl_excluded),
-    ], depends_on=["ch04.xpy_directions"])
+    ],
+    depends_on=["ch04.xpy_directions"],
+)
 
 
 def excluded_cases() -> list[Case]:
@@ -122,10 +127,12 @@ def _el_float32(logits, labels, freqs, train_idx):
     return _el(logits, labels, train_idx, logits - _component(logits, freqs)).float()
 
 
-_ex("excluded_loss", "excluded_loss", "Excluded loss", 2, 2,
-    ["excluded = logits - sum over k in freqs and d in xpy_directions(k, p) of torch.outer(d, d @ logits).",
-     "Project over all p*p pairs (the directions live there), then keep the rows train_idx for the loss."],
-    excluded_cases, [
+register_exercise(
+    id="ch04.excluded_loss", name="excluded_loss", title="Excluded loss", points=2, difficulty=2,
+    hints=["excluded = logits - sum over k in freqs and d in xpy_directions(k, p) of torch.outer(d, d @ logits).",
+           "Project over all p*p pairs (the directions live there), then keep the rows train_idx for the loss."],
+    make_cases=excluded_cases,
+    mutants=[
         Mutant("all-pairs", "the loss is over every pair; the excluded loss is on the training pairs only: "
                "excluded[train_idx] against labels[train_idx].", _el_all_pairs),
         Mutant("mean-removed-too", "the mean logit is removed as well; remove only the key frequencies' "
@@ -134,7 +141,9 @@ _ex("excluded_loss", "excluded_loss", "Excluded loss", 2, 2,
         Mutant("restricted-instead", "the key frequencies are kept, not removed; the excluded loss takes them "
                "out: logits - their projections.", _el_restricted),
         Mutant("float32", "the loss is float32; compute it in float64 (logits.double()).", _el_float32),
-    ], depends_on=["ch04.xpy_directions"])
+    ],
+    depends_on=["ch04.xpy_directions"],
+)
 
 # ---------------------------------------------------------------------------
 # sum_sq_weights
@@ -168,9 +177,11 @@ def _ssw_not_squared(params):
     return sum(t.sum() for t in params.values())
 
 
-_ex("sum_sq_weights", "sum_sq_weights", "Sum of squared weights", 1, 1,
-    ["sum(t.pow(2).sum() for t in params.values())."],
-    sum_sq_cases, [
+register_exercise(
+    id="ch04.sum_sq_weights", name="sum_sq_weights", title="Sum of squared weights", points=1, difficulty=1,
+    hints=["sum(t.pow(2).sum() for t in params.values())."],
+    make_cases=sum_sq_cases,
+    mutants=[
         Mutant("sum-of-norms", "this adds the tensors' norms; add their squares: t.pow(2).sum() for each.",
                _ssw_norms),
         Mutant("l2-norm", "this is the square root of the sum (the L2 norm of all weights); return the sum "
@@ -179,4 +190,5 @@ _ex("sum_sq_weights", "sum_sq_weights", "Sum of squared weights", 1, 1,
         Mutant("matrices-only", "the biases (1-D tensors) are left out; weight decay shrinks every parameter, "
                "biases included.", _ssw_matrices_only),
         Mutant("not-squared", "the weights are summed without squaring: t.pow(2).sum().", _ssw_not_squared),
-    ])
+    ],
+)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ...registry import Case, Mutant
-from ._common import _basis, _ex, _randn
+from .._shared import _randn
+from ._common import _basis, register_exercise
 
 # ---------------------------------------------------------------------------
 # fft1d, fft2d
@@ -34,9 +35,12 @@ def _fft1d_flat(x, basis):
     return basis @ x.reshape(x.shape[0], -1)
 
 
-_ex("fft1d", "fft1d", "1-D Fourier transform", 1, 1,
-    ["Coefficient i is the dot product of basis row i with x along the first axis: torch.tensordot(basis, x, dims=1)."],
-    fft1d_cases, [
+register_exercise(
+    id="ch04.fft1d", name="fft1d", title="1-D Fourier transform", points=1, difficulty=1,
+    hints=["Coefficient i is the dot product of basis row i with x along the first axis: "
+           "torch.tensordot(basis, x, dims=1)."],
+    make_cases=fft1d_cases,
+    mutants=[
         Mutant("inverse", "this is the inverse transform (basis.T @ x: it builds x from coefficients); the "
                "coefficients are basis @ x.", _fft1d_inverse),
         Mutant("torch-fft", "torch.fft.fft uses complex exponentials with another normalisation; project on the "
@@ -45,7 +49,8 @@ _ex("fft1d", "fft1d", "1-D Fourier transform", 1, 1,
                "already the right scale.", _fft1d_over_p),
         Mutant("flattened", "the trailing axes are flattened; keep x's shape: [p, ...] in, [p, ...] out "
                "(tensordot, or reshape back).", _fft1d_flat),
-    ])
+    ],
+)
 
 
 def fft2d_cases() -> list[Case]:
@@ -70,10 +75,12 @@ def _fft2d_inverse(x, basis):
     return torch.einsum("ai,bj,ab...->ij...", basis, basis, x)
 
 
-_ex("fft2d", "fft2d", "2-D Fourier transform", 1, 2,
-    ["Transform one axis at a time: torch.einsum('ia,ab...->ib...', basis, x), then the b axis likewise.",
-     "For a matrix x this is basis @ x @ basis.T (not basis @ x @ basis)."],
-    fft2d_cases, [
+register_exercise(
+    id="ch04.fft2d", name="fft2d", title="2-D Fourier transform", points=1, difficulty=2,
+    hints=["Transform one axis at a time: torch.einsum('ia,ab...->ib...', basis, x), then the b axis likewise.",
+           "For a matrix x this is basis @ x @ basis.T (not basis @ x @ basis)."],
+    make_cases=fft2d_cases,
+    mutants=[
         Mutant("only-a", "only the first axis (a) is transformed; transform b too: basis @ x @ basis.T for a "
                "matrix.", _fft2d_only_a),
         Mutant("b-inverse", "the b axis uses basis instead of basis.T (basis @ x @ basis); the coefficient of "
@@ -82,7 +89,8 @@ _ex("fft2d", "fft2d", "2-D Fourier transform", 1, 2,
                _fft2d_transposed),
         Mutant("inverse", "this is the inverse transform (basis.T on both sides); the coefficients are "
                "basis @ x @ basis.T.", _fft2d_inverse),
-    ])
+    ],
+)
 
 # ---------------------------------------------------------------------------
 # key_frequencies
@@ -146,11 +154,14 @@ def _kf_norms(coeffs, rel_threshold=0.1):
     return _select(_power(coeffs).sqrt(), rel_threshold)
 
 
-_ex("key_frequencies", "key_frequencies", "Key frequencies", 2, 2,
-    ["Power of frequency k: squares of rows 2k-1 (cos) and 2k (sin), summed over the other axes; "
-     "power[i] is frequency i + 1.",
-     "Keep power >= rel_threshold * power.max(), sorted by power, largest first (torch.argsort(descending=True))."],
-    key_frequencies_cases, [
+register_exercise(
+    id="ch04.key_frequencies", name="key_frequencies", title="Key frequencies", points=2, difficulty=2,
+    hints=["Power of frequency k: squares of rows 2k-1 (cos) and 2k (sin), summed over the other axes; "
+           "power[i] is frequency i + 1.",
+           "Keep power >= rel_threshold * power.max(), sorted by power, largest first "
+           "(torch.argsort(descending=True))."],
+    make_cases=key_frequencies_cases,
+    mutants=[
         Mutant("zero-based", "the frequencies are numbered from 0; frequency k (rows 2k-1, 2k) is k, "
                "numbered from 1: add 1 to the index.", _kf_zero_based),
         Mutant("misaligned-rows", "the rows are paired (0, 1), (2, 3), ...: row 0 is the constant; "
@@ -163,7 +174,8 @@ _ex("key_frequencies", "key_frequencies", "Key frequencies", 2, 2,
                "power >= rel_threshold * the largest power.", _kf_absolute),
         Mutant("norms", "the threshold is applied to norms (square roots); compare powers (sums of squares).",
                _kf_norms),
-    ])
+    ],
+)
 
 # ---------------------------------------------------------------------------
 # project_onto_frequency
@@ -197,9 +209,12 @@ def _proj_removes(x, freq, basis):
     return x - _proj_rows(x, basis, 2 * freq - 1, 2 * freq + 1)
 
 
-_ex("project_onto_frequency", "project_onto_frequency", "Project onto one frequency", 1, 2,
-    ["rows = basis[2*freq - 1 : 2*freq + 1] ([2, p]); coefficients rows @ x; back with rows.T @ coefficients."],
-    project_cases, [
+register_exercise(
+    id="ch04.project_onto_frequency", name="project_onto_frequency",
+    title="Project onto one frequency", points=1, difficulty=2,
+    hints=["rows = basis[2*freq - 1 : 2*freq + 1] ([2, p]); coefficients rows @ x; back with rows.T @ coefficients."],
+    make_cases=project_cases,
+    mutants=[
         Mutant("cos-only", "only the cos component is kept; keep sin too (rows 2k-1 and 2k).", _proj_cos_only),
         Mutant("coefficients", "this returns the 2 coefficients; transform them back to x's coordinates "
                "(rows.T @ coefficients) so the result has x's shape.", _proj_coeffs),
@@ -207,4 +222,5 @@ _ex("project_onto_frequency", "project_onto_frequency", "Project onto one freque
                "2k (sin).", _proj_off_by_one),
         Mutant("removes-frequency", "this removes the frequency and keeps the rest; keep only that frequency.",
                _proj_removes),
-    ])
+    ],
+)
