@@ -38,6 +38,7 @@ from minigpt import GPT, GPTConfig  # noqa: E402
 from minigpt.attention import get_attention, kernel_info, list_attention, naive_attention, supports_backward  # noqa: E402,E501
 from minigpt.device import autocast, device_name, grad_scaler, synchronize  # noqa: E402
 from minigpt.kv_cache import KVCache  # noqa: E402
+from minigpt.train.amp import amp_step  # noqa: E402
 
 DEV = torch.device("cuda")
 TOL = {  # a half-precision kernel against the fp32 reference on the same (rounded) inputs
@@ -235,17 +236,8 @@ def model_checks(r: Report) -> None:
         m = GPT(small_cfg()).to(DEV).train()
         opt = torch.optim.AdamW(m.parameters(), lr=3e-3, fused=True)
         scaler = grad_scaler(DEV, dtype)
-        losses = []
-        for _ in range(30):
-            with autocast(DEV, dtype):
-                loss = m(tokens, return_type="loss")
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+        losses = [amp_step(m, opt, tokens, scaler, device=DEV, dtype=dtype, grad_clip=1.0)[0].item()
+                  for _ in range(30)]
         finals[DTYPE_NAMES[dtype]] = losses[-1]
         r.check(f"train.{DTYPE_NAMES[dtype]}_learns", losses[-1] < losses[0] - 1.0 and all(map(math.isfinite, losses)),
                 first=losses[0], last=losses[-1], scaled=scaler.is_enabled())

@@ -13,6 +13,14 @@ fp32, matmuls run in bf16/fp16) and, for fp16 only, scales the loss with
 :func:`grad_scaler` so small gradients do not flush to zero; bf16 has fp32's
 exponent range and needs no scaling.
 
+:class:`Precision` is the training loop's choice: what ``dtype="auto"`` means, the autocast
+context of the forward pass and whether the loss is scaled.
+
+>>> Precision.choose("auto", torch.device("cpu"))
+Precision(dtype=torch.float32)
+>>> Precision.choose("fp16", torch.device("cpu")).scaler
+True
+
 MFU (model FLOPs utilisation) is achieved FLOP/s over the device's peak:
 :func:`flops_per_token` counts a training step's FLOPs as nanoGPT does and
 :func:`peak_flops` looks the peak up by device name.
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+from dataclasses import dataclass
 
 import torch
 
@@ -106,6 +115,37 @@ def grad_scaler(device: torch.device | str, dtype: torch.dtype | str | None):
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
+@dataclass(frozen=True)
+class Precision:
+    """The training precision: weights stay fp32; the forward runs under autocast in ``dtype`` (a no-op for fp32)."""
+
+    dtype: torch.dtype
+
+    @property
+    def autocast(self) -> bool:
+        return self.dtype != torch.float32
+
+    @property
+    def scaler(self) -> bool:
+        return self.dtype == torch.float16  # fp16's narrow range needs loss scaling; bf16 does not
+
+    @classmethod
+    def choose(cls, dtype: str, device: torch.device) -> Precision:
+        """``"auto"``: bf16 on a CUDA GPU that supports it, else fp32. fp16 (with a scaler) only when asked."""
+        if dtype == "auto":
+            cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+            return cls(torch.bfloat16 if cuda_bf16 else torch.float32)
+        return cls(parse_dtype(dtype))
+
+    def context(self, device: torch.device):
+        """The autocast context of the forward pass."""
+        return autocast(device, self.dtype)
+
+    def make_scaler(self, device: torch.device):
+        """A GradScaler, enabled only for fp16 (disabled, each call passes through)."""
+        return grad_scaler(device, self.dtype)
+
+
 def synchronize(device: torch.device | str) -> None:
     """Wait for queued kernels (before reading a clock); nothing to do on a CPU."""
     device = torch.device(device)
@@ -180,7 +220,7 @@ def flops_per_token(cfg, seq_len: int | None = None) -> float:
     multiply-adds; ``12 L H Q T``: the attention scores and weighted sums, ``L``
     layers, ``H`` heads of width ``Q``, ``T`` = context length.
 
-    >>> from minigpt import GPTConfig
+    >>> from minigpt.config import GPTConfig
     >>> round(flops_per_token(GPTConfig.from_name("gpt2")) / 1e6)  # gpt2 small at 1024 tokens
     855
     """

@@ -8,6 +8,7 @@ import torch
 from minigpt import GPT, GPTConfig
 from minigpt import device as dev
 from minigpt.attention import list_attention, supports_backward
+from minigpt.train.amp import amp_step
 from helpers import small_config
 
 HALF = pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
@@ -72,17 +73,8 @@ def train(dtype: torch.dtype, steps: int = 40) -> tuple[list[float], object]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     scaler = dev.grad_scaler("cpu", dtype)
     tokens = torch.randint(0, 97, (8, 24), generator=torch.Generator().manual_seed(0))
-    losses = []
-    for _ in range(steps):
-        with dev.autocast("cpu", dtype):
-            loss = model(tokens, return_type="loss")
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+    losses = [amp_step(model, opt, tokens, scaler, device="cpu", dtype=dtype, grad_clip=1.0)[0].item()
+              for _ in range(steps)]
     return losses, scaler
 
 

@@ -6,12 +6,13 @@
 
 - :func:`train` (``loop.py``): the loop, evaluation rows, snapshots, checkpoints, exact resume;
 - :class:`TrainConfig` (``config.py``); AdamW groups and the schedule (``optim.py``);
-- ``device.py``: ``device="auto"`` and mixed precision; ``distributed.py``: DDP under torchrun;
+- ``amp.py``: one mixed-precision step (devices and precisions: :mod:`minigpt.device`);
+  ``distributed.py``: DDP under torchrun;
 - ``recipes.py``: named recipes (``minigpt train --list``), e.g. ``induction.py``, ``stdlib.py``.
 """
 
 from .config import TrainConfig
-from .device import Precision, pick_device
+from ..device import Precision, pick_device
 from .loop import TrainResult, batch_generator, train
 from .optim import decays, lr_factor, make_optimizer, make_scheduler, param_groups
 from .recipes import get_recipe, list_recipes, register_recipe

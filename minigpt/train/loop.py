@@ -30,8 +30,9 @@ from tqdm.auto import tqdm
 
 from ..checkpoints import save_checkpoint, save_snapshot
 from . import distributed
+from .amp import amp_step, next_token_loss
 from .config import TrainConfig
-from .device import Precision, pick_device
+from ..device import Precision, pick_device
 from .optim import make_optimizer, make_scheduler
 from .state import RESUME_FILE, load_state, rng_state, save_state, set_rng_state
 
@@ -50,10 +51,6 @@ class TrainResult:
 def batch_generator(seed: int, step: int) -> torch.Generator:
     """The generator that draws the global batch of ``step`` (independent of how the run got there)."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) % 2**63)
-
-
-def next_token_loss(model, batch):
-    return model(batch, return_type="loss")
 
 
 def _to(batch, device: torch.device):
@@ -153,19 +150,11 @@ def _train(model, data, cfg, evals, out, loss_fn, resume, stop_at, recipe, meta,
             save_snapshot(out, model, 0)
     bar = tqdm(total=cfg.steps, initial=step, desc=recipe, unit="step", mininterval=0.5,
                disable=not (cfg.progress and info.is_main), dynamic_ncols=True)
-    grad_norm = None
     while step < end:
         batch = _to(distributed.shard(batches.get(step), info), device)
-        with precision.context(device):
-            loss = loss_fn(wrapped, batch)
-        scaler.scale(loss).backward()
-        if cfg.grad_clip is not None:
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         lr = optimizer.param_groups[0]["lr"]
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        loss, grad_norm = amp_step(wrapped, optimizer, batch, scaler, device=device, dtype=precision.dtype,
+                                   loss_fn=loss_fn, grad_clip=cfg.grad_clip)
         scheduler.step()
         step += 1
         loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
