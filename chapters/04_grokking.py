@@ -61,12 +61,11 @@ from minigpt.data import modular_data
 from minigpt.grading import check
 from minigpt.interp.fourier import (explained_variance_1d, explained_variance_2d, fourier_basis as lib_basis,
                                     neuron_clusters, neuron_frequency_fractions)
-from minigpt.interp.fourier_plots import (plot_fourier_coeffs, plot_frequency_spectrum, plot_grids,
-                                          plot_neuron_fractions, plot_progress, plot_spectrum_over_training)
 from minigpt.interp.grok import grok_grids
 from minigpt.train.grokking import FAST, NO_WD, load_settings, summary
 from minigpt.train.grokking_loop import train_grokking
-from minigpt.viz import plot_curves
+from minigpt.viz import (plot_curves, plot_fourier_coeffs, plot_frequency_spectrum, plot_grids, plot_neuron_fractions,
+                         plot_progress, plot_spectrum_over_training)
 from minigpt.workspace import load_exercises, mine_or_reference, setup_notebook
 
 setup_notebook()

@@ -1,8 +1,21 @@
 """Seeing inside: matplotlib figures and self-contained HTML attention viewers.
 
+``plots.py``: attention patterns, head grids and scores, curves, matrices; ``fourier_plots.py``:
+the Fourier analysis of a grokking model; ``html.py``: the HTML viewers. Each figure is a
+``matplotlib.figure.Figure`` made by :func:`~minigpt.viz.plots.figure` (no pyplot state).
+
 >>> from minigpt.viz import head_view, plot_attention_pattern   # no side effects on import
 """
 
+from minigpt.viz.fourier_plots import (
+    plot_fourier_coeffs,
+    plot_frequency_spectrum,
+    plot_grid,
+    plot_grids,
+    plot_neuron_fractions,
+    plot_progress,
+    plot_spectrum_over_training,
+)
 from minigpt.viz.html import HTMLView, colored_tokens, head_view, model_view
 from minigpt.viz.plots import (
     plot_attention_pattern,
@@ -19,7 +32,14 @@ __all__ = [
     "model_view",
     "plot_attention_pattern",
     "plot_curves",
+    "plot_fourier_coeffs",
+    "plot_frequency_spectrum",
+    "plot_grid",
+    "plot_grids",
     "plot_head_grid",
     "plot_head_scores",
     "plot_matrix",
+    "plot_neuron_fractions",
+    "plot_progress",
+    "plot_spectrum_over_training",
 ]

@@ -23,7 +23,8 @@ CMAP = "Blues"            # weights in [0, 1]
 DIVERGING = "RdBu_r"      # signed scores, centred on 0
 
 
-def _np(x: Any) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
+    """A tensor (any device or dtype), an array or a list as a float64 NumPy array, for plotting."""
     if hasattr(x, "detach"):
         x = x.detach().float().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
@@ -34,7 +35,8 @@ def _expect(x: np.ndarray, ndims: tuple[int, ...], what: str, axes: str) -> None
         raise ValueError(f"{what}: expected shape {axes}, got shape {tuple(x.shape)}")
 
 
-def _figure(width: float, height: float) -> Figure:
+def figure(width: float, height: float) -> Figure:
+    """A new ``Figure`` of ``width`` x ``height`` inches with constrained layout (no pyplot state)."""
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -54,10 +56,10 @@ def _tick_tokens(ax, str_tokens: Sequence[str] | None, n: int, axis: str, max_la
 
 def plot_attention_pattern(pattern, str_tokens: Sequence[str] | None = None, *, title: str | None = None) -> Figure:
     """Heatmap of one head's pattern ``[query_pos, key_pos]``, token labels on both axes."""
-    p = _np(pattern)
+    p = to_numpy(pattern)
     _expect(p, (2,), "plot_attention_pattern", "[query_pos, key_pos]")
     size = min(10.0, 2.5 + 0.18 * max(p.shape))
-    fig = _figure(size + 1, size)
+    fig = figure(size + 1, size)
     ax = fig.add_subplot()
     im = ax.imshow(p, cmap=CMAP, vmin=0, vmax=1, interpolation="nearest")
     _tick_tokens(ax, str_tokens, p.shape[1], "x")
@@ -74,13 +76,13 @@ def plot_curves(curves: Mapping[str, Any], *, log_x: bool = False, log_y: bool =
     """Line plot of ``{name: values}`` or ``{name: (steps, values)}``, e.g. train and test loss."""
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError("plot_curves takes a non-empty dict {name: values or (steps, values)}")
-    fig = _figure(6, 4)
+    fig = figure(6, 4)
     ax = fig.add_subplot()
     for name, curve in curves.items():
         if isinstance(curve, tuple) and len(curve) == 2:
-            x, y = _np(curve[0]), _np(curve[1])
+            x, y = to_numpy(curve[0]), to_numpy(curve[1])
         else:
-            y = _np(curve)
+            y = to_numpy(curve)
             x = np.arange(1 if log_x else 0, len(y) + (1 if log_x else 0))
         if x.shape != y.shape or y.ndim != 1:
             raise ValueError(f"curve {name!r}: steps {x.shape} and values {y.shape} must be equal 1-D shapes")
@@ -100,12 +102,12 @@ def plot_curves(curves: Mapping[str, Any], *, log_x: bool = False, log_y: bool =
 
 def plot_head_grid(patterns, str_tokens: Sequence[str] | None = None, *, title: str | None = None) -> Figure:
     """Every head's pattern, ``[n_heads, q, k]`` (one row) or ``[n_layers, n_heads, q, k]`` (a row per layer)."""
-    p = _np(patterns)
+    p = to_numpy(patterns)
     _expect(p, (3, 4), "plot_head_grid", "[n_heads, query_pos, key_pos] or [n_layers, n_heads, query_pos, key_pos]")
     if p.ndim == 3:
         p = p[None]
     n_layers, n_heads = p.shape[:2]
-    fig = _figure(1.6 * n_heads + 0.8, 1.6 * n_layers + 0.6)
+    fig = figure(1.6 * n_heads + 0.8, 1.6 * n_layers + 0.6)
     axes = fig.subplots(n_layers, n_heads, squeeze=False)
     for layer in range(n_layers):
         for head in range(n_heads):
@@ -124,10 +126,10 @@ def plot_head_grid(patterns, str_tokens: Sequence[str] | None = None, *, title: 
 
 def plot_head_scores(scores, title: str = "head scores", *, kind: str = "heatmap", label: str = "score") -> Figure:
     """Per-head scores ``[n_layers, n_heads]`` (e.g. induction score) as a heatmap or grouped bars."""
-    s = _np(scores)
+    s = to_numpy(scores)
     _expect(s, (2,), "plot_head_scores", "[n_layers, n_heads]")
     n_layers, n_heads = s.shape
-    fig = _figure(max(4.0, 0.5 * n_heads + 2), max(2.5, 0.45 * n_layers + 1.5))
+    fig = figure(max(4.0, 0.5 * n_heads + 2), max(2.5, 0.45 * n_layers + 1.5))
     ax = fig.add_subplot()
     if kind == "heatmap":
         lim = float(np.abs(s).max()) or 1.0
@@ -159,11 +161,11 @@ def plot_matrix(matrix, x_label: str = "", y_label: str = "", title: str | None 
                 x_ticks: Sequence[str] | None = None, y_ticks: Sequence[str] | None = None,
                 signed: bool | None = None) -> Figure:
     """Any 2-D matrix as an image (e.g. a QK/OV circuit, Fourier coefficients), with labelled axes."""
-    m = _np(matrix)
+    m = to_numpy(matrix)
     _expect(m, (2,), "plot_matrix", "[rows, columns]")
     signed = bool(m.min() < 0) if signed is None else signed
     lim = float(np.abs(m).max()) or 1.0
-    fig = _figure(6, 5)
+    fig = figure(6, 5)
     ax = fig.add_subplot()
     im = ax.imshow(m, cmap=DIVERGING if signed else CMAP, vmin=-lim if signed else None,
                    vmax=lim if signed else None, aspect="auto", interpolation="nearest")
