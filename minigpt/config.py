@@ -25,7 +25,7 @@ import difflib
 from dataclasses import dataclass, field
 
 ACT_FNS = ("gelu_new", "gelu", "relu", "silu")
-NORMS = ("LN", "LNPre", None)  # LNPre: LayerNorm without weights (see processing.fold_ln)
+NORMS = ("LN", "LNPre", None)  # LNPre: LayerNorm without weights (see weights.processing.fold_ln)
 
 # Keys that older checkpoints kept in ``extra`` before they were fields: extra key -> field.
 LEGACY_EXTRA = {"bos_token_id": "bos_token_id", "bos": "bos_token_id", "tokenizer": "tokenizer", "p": "modulus"}

@@ -63,7 +63,7 @@ class GPT(HookedModule, TextMixin):
             self.init_weights(cfg.seed)
         self.setup_hooks()
 
-    # -- pretrained weights (see minigpt.pretrained) --------------------------------------
+    # -- pretrained weights (see minigpt.weights) -----------------------------------------
     @classmethod
     def from_pretrained(cls, name_or_path, **kwargs) -> "GPT":
         """``gpt2`` ... ``gpt2-xl``, ``distilgpt2``, a Hugging Face folder or a ``.safetensors`` file.
@@ -72,13 +72,13 @@ class GPT(HookedModule, TextMixin):
         weight-processing flags ``fold_ln``, ``center_writing_weights``,
         ``center_unembed``, ``fold_value_biases`` (all off: raw weights).
         """
-        from .pretrained import from_pretrained
+        from .weights.pretrained import from_pretrained
 
         return from_pretrained(name_or_path, **kwargs)
 
     def save_pretrained(self, folder) -> None:
         """Write a folder that ``transformers.GPT2LMHeadModel.from_pretrained`` loads to the same logits."""
-        from .pretrained import save_pretrained
+        from .weights.pretrained import save_pretrained
 
         save_pretrained(self, folder)
 

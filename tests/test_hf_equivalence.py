@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import hf_twin
-from minigpt.hf_weights import minigpt_to_hf
+from minigpt.weights.hf_map import minigpt_to_hf
 
 GEOMETRIES = {
     "gpt2": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=50257),
@@ -59,7 +59,7 @@ def test_state_dict_round_trip(geometry):
 def test_hub_layout_without_prefix_or_lm_head():
     """The hub's gpt2 files: GPT2Model keys, no lm_head, causal-mask buffers present."""
     from minigpt import GPT
-    from minigpt.hf_weights import load_hf_state_dict
+    from minigpt.weights.hf_map import load_hf_state_dict
 
     hf, ours = hf_twin(**GEOMETRIES["odd-3l-6h-192"])
     hub_sd = {k.removeprefix("transformer."): v for k, v in hf.state_dict().items() if k != "lm_head.weight"}

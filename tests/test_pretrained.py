@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from minigpt import GPT
-from minigpt.pretrained import CheckpointError
+from minigpt.weights import CheckpointError
 from helpers import hf_twin
 
 transformers = pytest.importorskip("transformers")

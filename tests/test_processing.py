@@ -8,7 +8,7 @@ import torch
 from helpers import hf_twin, small_config
 from minigpt import GPT
 from minigpt.components import LayerNormPre
-from minigpt.processing import (
+from minigpt.weights.processing import (
     center_unembed,
     center_writing_weights,
     fold_ln,

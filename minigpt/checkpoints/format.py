@@ -1,4 +1,8 @@
-"""Reading and writing checkpoint folders (see the package docstring for the layout)."""
+"""Reading and writing checkpoint folders (see the package docstring for the layout).
+
+Weights go through :mod:`minigpt.weights.safetensors`, the same reader and writer as
+Hugging Face checkpoints use: files any ``safetensors`` client can open.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
-
 from ..config import GPTConfig
+from ..weights.safetensors import load_safetensors, save_safetensors
 
 SHIPPED = Path(__file__).parent / "shipped"
 _SNAPSHOT = re.compile(r"step_(\d+)\.safetensors$")
@@ -47,7 +50,7 @@ def save_checkpoint(folder: str | os.PathLike, model, history: dict | None = Non
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(model.cfg.to_dict(), indent=1))
-    save_file(_state_dict(model, dtype), str(folder / "model.safetensors"))
+    save_safetensors(_state_dict(model, dtype), folder / "model.safetensors")
     if history is not None:
         (folder / "history.json").write_text(json.dumps(history))
     if train is not None:
@@ -59,7 +62,7 @@ def save_snapshot(folder: str | os.PathLike, model, step: int, dtype: torch.dtyp
     """Weights at one training step, in ``folder/snapshots/`` (fp16 by default: they are for analysis)."""
     path = Path(folder) / "snapshots" / f"step_{step:06d}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(_state_dict(model, dtype), str(path))
+    save_safetensors(_state_dict(model, dtype), path)
     return path
 
 
@@ -102,7 +105,7 @@ def load_checkpoint(name_or_folder: str | os.PathLike, step: int | None = None, 
         if not path.is_file():
             raise FileNotFoundError(f"{folder.name} has no snapshot at step {step}; it has {list_snapshots(folder)}")
     try:
-        state = load_file(str(path))
+        state = load_safetensors(path)
     except Exception as exc:  # a truncated or foreign file: say which one
         raise ValueError(f"could not read {path}: {exc} (the file is damaged; re-run the training recipe)") from exc
     model = GPT(cfg, attention=attention, init=False)

@@ -4,7 +4,7 @@ Two flavours, as in TransformerLens:
 
 - :class:`LayerNorm` (``normalization_type="LN"``): ``(x - mean) / scale * w + b``;
 - :class:`LayerNormPre` (``"LNPre"``): ``(x - mean) / scale``, no weights. What
-  ``minigpt.processing.fold_ln`` leaves behind once ``w`` and ``b`` are folded
+  ``minigpt.weights.processing.fold_ln`` leaves behind once ``w`` and ``b`` are folded
   into the weights that read the output.
 
 ``scale = sqrt(var + eps)`` (biased variance) is computed in fp32 for half inputs.

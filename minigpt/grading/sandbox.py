@@ -45,7 +45,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint_files import CheckpointError, open_safetensors
+from ..weights.safetensors import CheckpointError, open_safetensors
 from . import _child
 from .check import CheckResult, grade_outputs
 from .processes import ChildRun, child_env, supervise

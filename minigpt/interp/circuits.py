@@ -20,7 +20,7 @@ earlier head's OV circuit (the induction mechanism).
 Every function takes ``head=None`` for all heads of the layer at once
 (``[n_heads, ...]``). Biases are left out. A model with LayerNorm weights
 (``normalization_type="LN"``) has them folded in first
-(:func:`minigpt.processing.fold_ln`); the LayerNorm *scale* cannot be, so for
+(:func:`minigpt.weights.processing.fold_ln`); the LayerNorm *scale* cannot be, so for
 such models the circuits hold up to a per-position factor.
 """
 
@@ -40,7 +40,7 @@ __all__ = [
 def analysis_model(model):
     """``model`` with its LayerNorm weights folded into the weights that read them (unchanged without any)."""
     if model.cfg.normalization_type == "LN":
-        from ..processing import fold_ln
+        from ..weights.processing import fold_ln
 
         return fold_ln(model, center_weights=False)
     return model
