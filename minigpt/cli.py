@@ -1,4 +1,9 @@
-"""The ``minigpt`` command."""
+"""The ``minigpt`` command: a dispatcher over sub-command plugins.
+
+Each sub-command lives with the code it drives. A plugin module defines ``COMMANDS`` (the names
+it handles), ``add_parsers(sub)`` and ``run(args) -> int``; ``minigpt --help`` lists the
+commands in the order of :data:`PLUGINS`.
+"""
 
 from __future__ import annotations
 
@@ -6,141 +11,26 @@ import argparse
 import importlib
 import sys
 
-# Sub-commands that live with the code they drive. Each module defines COMMANDS (the names it
-# handles), add_parsers(sub) and run(args) -> int.
-_PLUGINS = ("minigpt.train.cli", "minigpt.workspace.cli")
+PLUGINS = ("minigpt.demo", "minigpt.grading.cli", "minigpt.train.cli", "minigpt.workspace.cli")
 
 
 def _plugins():
-    return [importlib.import_module(name) for name in _PLUGINS]
+    return [importlib.import_module(name) for name in PLUGINS]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigpt", description="An educational GPT-2 for interpretability.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="build and briefly train a small model, then generate text (offline, <1 min)")
-    demo.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
-    demo.add_argument("--prompt", default="    def ", help="text to continue")
-    demo.add_argument("--new-tokens", type=int, default=120, help="bytes to generate")
-    demo.add_argument("--attention", default="sdpa", help="attention kernel (see `minigpt kernels`)")
-    sub.add_parser("kernels", help="list the attention kernels and whether each runs here")
-    _add_grade_parser(sub)
-    exercises = sub.add_parser("exercises", help="manage the exercise files")
-    ex_sub = exercises.add_subparsers(dest="exercises_command", required=True)
-    build = ex_sub.add_parser("build", help="regenerate exercises/ from solutions/")
-    build.add_argument("--solutions", default=None, help="the reference files (default: the repository's solutions/)")
-    build.add_argument("--out", default=None, help="where to write the stubs (default: the repository's exercises/)")
-    build.add_argument("--check", action="store_true", help="only list the files that are out of date")
     for plugin in _plugins():
         plugin.add_parsers(sub)
     return parser
 
 
-def _add_grade_parser(sub) -> None:
-    grade = sub.add_parser(
-        "grade", help="grade exercise files, or a folder of student submissions",
-        description="Grade the exercise files in a folder (default: exercises/), each exercise in its own "
-        "sandboxed process. Given a folder of student sub-folders (or --out), grade every submission.")
-    grade.add_argument("submissions", nargs="?", help="a folder with one sub-folder per student (workshop mode)")
-    grade.add_argument("--path", default=None, help="the folder of exercise files (default: exercises)")
-    grade.add_argument("--exercise", nargs="+", action="extend", metavar="ID",
-                       help="grade only these exercises (an id like ch01.layer_norm, or a chapter like ch01)")
-    grade.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-' for stdout)")
-    grade.add_argument("--gradescope", metavar="FILE", help="also write Gradescope's results.json")
-    grade.add_argument("--timeout", type=float, default=None, metavar="S",
-                       help="seconds of the student's code per exercise (default: each exercise's own, 30)")
-    grade.add_argument("--memory", type=int, default=None, metavar="MB",
-                       help="memory per exercise beyond what Python and torch take (default 1024)")
-    grade.add_argument("--out", default=None, metavar="CSV", help="workshop mode: the grades file (grades.csv)")
-    grade.add_argument("--jobs", type=int, default=None, metavar="N",
-                       help="sandboxes running at once (default: the number of CPUs, at most 4)")
-    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _grade(args) -> int:
-    import json
-    import os
-
-    from .grading.grade import default_jobs, grade_folder
-    from .grading.sandbox import Limits
-    from .grading.workshop import grade_submissions, looks_like_submissions
-
-    memory = args.memory if args.memory is not None else Limits.memory_mb
-    jobs = args.jobs or default_jobs()
-    try:
-        if args.submissions and (args.out or looks_like_submissions(args.submissions)):
-            if args.path:
-                print("minigpt grade: give either SUBMISSIONS_DIR or --path, not both", file=sys.stderr)
-                return 2
-            result = grade_submissions(args.submissions, args.out or "grades.csv", jobs=jobs,
-                                       exercise_ids=args.exercise, timeout=args.timeout, memory_mb=memory,
-                                       progress=not args.no_progress)
-            print(f"graded {len(result.graded)} submissions ({len(result.cached)} unchanged, from the cache)")
-            for what, path in result.files.items():
-                print(f"  {what:10s} {path}")
-            return 0
-        path = args.path or args.submissions or "exercises"
-        if not os.path.isdir(path):
-            print(f"minigpt grade: there is no folder {path!r} (give the folder of exercise files with --path)",
-                  file=sys.stderr)
-            return 2
-        report = grade_folder(path, exercise_ids=args.exercise, timeout=args.timeout, memory_mb=memory, jobs=jobs,
-                              progress=not args.no_progress and sys.stderr.isatty())
-    except KeyError as exc:  # an unknown exercise id: the message names the close ones
-        print(f"minigpt grade: {exc.args[0]}", file=sys.stderr)
-        return 2
-    if args.json == "-":
-        print(json.dumps(report.to_dict(), indent=1))
-    else:
-        print(report.table())
-    if args.json and args.json != "-":
-        with open(args.json, "w") as f:
-            json.dump(report.to_dict(), f, indent=1)
-    if args.gradescope:
-        with open(args.gradescope, "w") as f:
-            json.dump(report.to_gradescope(), f, indent=1)
-    return 0
-
-
-def _exercises(args) -> int:
-    from pathlib import Path
-
-    from .grading import build
-
-    root = Path(__file__).resolve().parents[1]
-    solutions = Path(args.solutions) if args.solutions else root / "solutions"
-    out = Path(args.out) if args.out else root / "exercises"
-    if not solutions.is_dir():
-        print(f"minigpt exercises build: no solutions folder at {solutions} (give --solutions)", file=sys.stderr)
-        return 2
-    if args.check:
-        problems = build.exercises_in_sync(solutions, out)
-        for problem in problems:
-            print(f"out of date: {problem}")
-        return 1 if problems else 0
-    for path in build.build_exercises(solutions, out):
-        print(f"wrote {path}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from .demo import run_demo
-
-        run_demo(steps=args.steps, prompt=args.prompt, new_tokens=args.new_tokens, kernel=args.attention)
-    elif args.command == "kernels":
-        from .demo import print_kernels
-
-        print_kernels()
-    elif args.command == "grade":
-        return _grade(args)
-    elif args.command == "exercises":
-        return _exercises(args)
-    else:
-        for plugin in _plugins():
-            if args.command in plugin.COMMANDS:
-                return plugin.run(args)
+    for plugin in _plugins():
+        if args.command in plugin.COMMANDS:
+            return plugin.run(args)
     return 0
 
 

@@ -26,6 +26,26 @@ from .tokenizer import ByteTokenizer
 
 DEMO_CONFIG = dict(n_layers=2, d_model=128, n_heads=4, d_vocab=256, n_ctx=128, seed=0)
 
+# The sub-commands of this module (``minigpt demo``, ``minigpt kernels``), as a plugin of minigpt.cli.
+COMMANDS: tuple[str, ...] = ("demo", "kernels")
+
+
+def add_parsers(sub) -> None:
+    demo = sub.add_parser("demo", help="build and briefly train a small model, then generate text (offline, <1 min)")
+    demo.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    demo.add_argument("--prompt", default="    def ", help="text to continue")
+    demo.add_argument("--new-tokens", type=int, default=120, help="bytes to generate")
+    demo.add_argument("--attention", default="sdpa", help="attention kernel (see `minigpt kernels`)")
+    sub.add_parser("kernels", help="list the attention kernels and whether each runs here")
+
+
+def run(args) -> int:
+    if args.command == "demo":
+        run_demo(steps=args.steps, prompt=args.prompt, new_tokens=args.new_tokens, kernel=args.attention)
+    elif args.command == "kernels":
+        print_kernels()
+    return 0
+
 
 def print_kernels(out=None) -> None:
     out = out or sys.stdout

@@ -39,3 +39,15 @@ def test_the_course_commands_are_listed(capsys):
         main(["--help"])
     commands = re.search(r"\{([\w,-]+)\}", capsys.readouterr().out).group(1).split(",")
     assert {"start", "doctor", "chapters"} <= set(commands)
+
+
+def test_every_command_is_a_plugin_and_each_is_handled_once():
+    import importlib
+    import re
+
+    from minigpt.cli import PLUGINS, build_parser
+
+    handled = [name for plugin in PLUGINS for name in importlib.import_module(plugin).COMMANDS]
+    listed = re.search(r"\{([\w,-]+)\}", build_parser().format_help()).group(1).split(",")
+    assert handled == listed  # same commands, same order, none twice
+    assert listed[:4] == ["demo", "kernels", "grade", "exercises"]
