@@ -47,6 +47,19 @@
 # %%
 LONG_TRAINING = False  # True: train the live model as long as the shipped one (1,500 steps, a few minutes)
 
+import importlib.util
+import sys
+
+if importlib.util.find_spec("minigpt") is None:  # opened alone, e.g. in Colab: minigpt is not installed here
+    if "google.colab" not in sys.modules:
+        raise ModuleNotFoundError('this notebook needs minigpt: pip install "minigpt-interp[course]" (the '
+                                  'distribution is minigpt-interp, the import minigpt; `pip install minigpt` is '
+                                  'another project)')
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "minigpt-interp"], check=True)
+    importlib.invalidate_caches()
+
 import math
 import tempfile
 import time

@@ -42,6 +42,19 @@
 # %%
 FULL = False  # True: also measure the cost of attention at 4,096 tokens (a minute more, ~1 GiB of memory)
 
+import importlib.util
+import sys
+
+if importlib.util.find_spec("minigpt") is None:  # opened alone, e.g. in Colab: minigpt is not installed here
+    if "google.colab" not in sys.modules:
+        raise ModuleNotFoundError('this notebook needs minigpt: pip install "minigpt-interp[course]" (the '
+                                  'distribution is minigpt-interp, the import minigpt; `pip install minigpt` is '
+                                  'another project)')
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "minigpt-interp"], check=True)
+    importlib.invalidate_caches()
+
 import math
 import time
 

@@ -54,6 +54,19 @@
 FULL_TRAINING = False  # True: retrain induction-2l from scratch in the last section (the full recipe, minutes)
 LIVE_STEPS = 1000  # the shortened live run otherwise (about half a minute on a laptop CPU)
 
+import importlib.util
+import sys
+
+if importlib.util.find_spec("minigpt") is None:  # opened alone, e.g. in Colab: minigpt is not installed here
+    if "google.colab" not in sys.modules:
+        raise ModuleNotFoundError('this notebook needs minigpt: pip install "minigpt-interp[course]" (the '
+                                  'distribution is minigpt-interp, the import minigpt; `pip install minigpt` is '
+                                  'another project)')
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "minigpt-interp"], check=True)
+    importlib.invalidate_caches()
+
 import functools
 import math
 import tempfile

@@ -49,6 +49,19 @@
 # %%
 FULL_TRAINING = False  # True: retrain the canonical p = 113 run from scratch (minigpt train grokking-canonical, ~30 min)
 
+import importlib.util
+import sys
+
+if importlib.util.find_spec("minigpt") is None:  # opened alone, e.g. in Colab: minigpt is not installed here
+    if "google.colab" not in sys.modules:
+        raise ModuleNotFoundError('this notebook needs minigpt: pip install "minigpt-interp[course]" (the '
+                                  'distribution is minigpt-interp, the import minigpt; `pip install minigpt` is '
+                                  'another project)')
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "minigpt-interp"], check=True)
+    importlib.invalidate_caches()
+
 import math
 from dataclasses import replace
 

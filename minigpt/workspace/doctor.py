@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-INSTALL_COURSE = 'pip install "minigpt[course]" (from the repository: pip install -e ".[course]")'
+INSTALL_COURSE = 'pip install "minigpt-interp[course]" (from the repository: pip install -e ".[course]")'
 
 
 @dataclass

@@ -10,9 +10,12 @@ reference (with a note) while a piece is not done yet::
     check("ch01.layer_norm", ex.layer_norm)
     layer_norm = mine_or_reference("ch01.layer_norm", ex.layer_norm)
 
-Where the folder is: ``$MINIGPT_EXERCISES`` if set (CI points it at
-``solutions/``), else the first ``exercises/`` folder in the working
-directory or one of its parents.
+Where the file is: in ``$MINIGPT_EXERCISES`` if set (CI points it at
+``solutions/``), else in the first ``exercises/`` folder in the working
+directory or one of its parents (a course workspace). A notebook opened alone
+(Colab, a course site, an empty folder) uses ``<stem>.py`` next to itself, in
+its working directory: the learner's own if it is there, else a copy of the
+course's stub written there once, never over an existing file.
 """
 
 from __future__ import annotations
@@ -28,28 +31,63 @@ ENV = "MINIGPT_EXERCISES"
 
 
 def exercises_folder(start: str | os.PathLike | None = None) -> Path:
-    """The folder of the learner's exercise files."""
+    """The folder of the learner's exercise files in a course workspace."""
+    folder = _workspace_folder(start)
+    if folder is None:
+        here = Path(start or os.getcwd()).resolve()
+        raise FileNotFoundError(
+            f"found no exercises/ folder in {here} or its parents: open the notebook from your course workspace "
+            f"(make one with `minigpt start DIR`), or set ${ENV} to the folder of your exercise files")
+    return folder
+
+
+def _workspace_folder(start: str | os.PathLike | None = None) -> Path | None:
     if os.environ.get(ENV):
         folder = Path(os.environ[ENV]).expanduser().resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"${ENV} is {os.environ[ENV]!r}, which is not a folder")
         return folder
     here = Path(start or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "exercises").is_dir():
-            return folder / "exercises"
-    raise FileNotFoundError(
-        f"found no exercises/ folder in {here} or its parents: open the notebook from your course workspace "
-        f"(make one with `minigpt start DIR`), or set ${ENV} to the folder of your exercise files")
+    return next((folder / "exercises" for folder in (here, *here.parents) if (folder / "exercises").is_dir()), None)
+
+
+def exercise_file(stem: str, start: str | os.PathLike | None = None) -> Path:
+    """The learner's ``<stem>.py``: in the workspace's ``exercises/``, or, outside a workspace, next to the
+    notebook (``start``, default the working directory), written there from the course's stub the first time."""
+    folder = _workspace_folder(start)
+    if folder is not None:
+        return folder / f"{stem}.py"
+    path = Path(start or os.getcwd()).resolve() / f"{stem}.py"
+    try:
+        stub = None if path.exists() else _course_stub(stem)
+        with open(path, "xb") as f:  # exclusive: a file already there is the learner's, never overwritten
+            f.write(stub)
+    except FileExistsError:
+        print(f"Your exercise file: {path} (next to this notebook; no course workspace here).")
+    else:
+        print(f"Wrote your exercise file {path} (next to this notebook; no course workspace here): "
+              "write your code in it and save, and the checks below re-read it.")
+    return path
+
+
+def _course_stub(stem: str) -> bytes:
+    from .course import course_source
+
+    stub = course_source().exercises_dir / f"{stem}.py"
+    if not stub.is_file():
+        raise FileNotFoundError(f"this minigpt has no exercise file {stub.name} (looked in {stub.parent}): "
+                                "update minigpt to the version this notebook was made with")
+    return stub.read_bytes()
 
 
 def load_exercises(stem: str, folder: str | os.PathLike | None = None) -> ModuleType:
-    """Import ``<folder>/<stem>.py`` (e.g. ``ch01_transformer``) as the module ``exercises.<stem>``.
+    """Import the learner's ``<stem>.py`` (e.g. ``ch01_transformer``) as the module ``exercises.<stem>``.
 
-    Importing it again re-reads the file, so an edit shows up on the next run of the cell; with
-    ``%autoreload 2`` on (see :func:`setup_notebook`) it shows up without re-running the import.
+    The file is ``<folder>/<stem>.py`` when ``folder`` is given, else :func:`exercise_file`'s. Importing
+    it again re-reads the file, so an edit shows up on the next run of the cell; with ``%autoreload 2``
+    on (see :func:`setup_notebook`) it shows up without re-running the import.
     """
-    path = Path(folder).resolve() / f"{stem}.py" if folder else exercises_folder() / f"{stem}.py"
+    path = Path(folder).resolve() / f"{stem}.py" if folder else exercise_file(stem)
     if not path.is_file():
         raise FileNotFoundError(f"no exercise file {path}: run `minigpt start` in your workspace to add it")
     name = f"exercises.{stem}"
