@@ -1,303 +1,55 @@
 """The sandboxed side of ``minigpt grade``: run one exercise, write its outputs as data, nothing else.
 
-Run as ``python -I _child.py JOB_DIR`` by :mod:`minigpt.grading.sandbox`, never
-imported by the student's process for anything but this. It imports only the
-standard library and torch (plus ``minigpt.config`` for module exercises and
-``minigpt.model`` for model exercises), and never ``minigpt.grading``: the grader's comparisons and the reference
-solutions stay out of the student's reach. The job directory holds::
+Run as ``python -I _child.py JOB_DIR`` (or forked by ``python -I _child.py --zygote FD``) by
+:mod:`minigpt.grading.processes`. The job directory holds::
 
     job.json            what to run and the limits
     cases.json          the keyword arguments of each case, as a tree ...
-    cases.safetensors   ... whose tensors live here
+    cases.safetensors   ... whose tensors live here (see :mod:`._wire`)
     deps.py             reference source of the exercise's dependencies
     work/               a copy of the student's files (the current directory)
     out/                what this process writes: ready, outputs.*, report.json
 
-Outputs are *data only*: plain tensors (a subclass is recorded by name and
-stripped), numbers, strings, containers; anything else is recorded as its
-type name. The grader decides pass or fail in its own process. The helpers
-``encode``/``decode``/``write_tensors``/``read_tensors`` are shared with the
-parent, which imports this file as a module (no side effects on import).
+Three modules, one concern each: this runner (import the student's file, call it on each
+case, report what happened), :mod:`._wire` (cases in, outputs back, as data only) and
+:mod:`._confine` (limits, the import blocker, Landlock, killing what the student started).
+The grader decides pass or fail in its own process.
+
+The child imports only the standard library and torch (plus ``minigpt.config`` for module
+exercises and ``minigpt.model`` for model exercises), and never ``minigpt.grading``: the
+grader's comparisons and the reference solutions stay out of the student's reach. So the
+runner loads its two helpers and :mod:`minigpt.weights.safetensors` by their file paths
+(:func:`_load`); importing them through the ``minigpt`` package would run its ``__init__``
+(the whole model: about a second more per spawned child) and ``minigpt.grading``'s. The
+grader imports this file as a module for :func:`call_with_model` (no side effects on import).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
-import math
 import os
-import struct
 import sys
 
 import torch
 
-DTYPE_CODES = {"float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
-               "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
-MAX_DEPTH = 32
+
+def _load(module: str, name: str):
+    """``minigpt.<module>`` as usual in the grader; inside the sandbox, its file loaded as ``name``."""
+    if __package__:  # imported by the grader as minigpt.grading._child
+        return importlib.import_module(f"minigpt.{module}")
+    if name not in sys.modules:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # minigpt/
+        spec = importlib.util.spec_from_file_location(name, os.path.join(root, *module.split(".")) + ".py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
 
 
-# ---------------------------------------------------------------- data on disk
-
-
-def write_tensors(f, tensors: dict) -> None:
-    """A minimal safetensors writer into the binary file ``f``: header length, JSON header, raw bytes."""
-    header, blobs, offset = {}, [], 0
-    for key, t in tensors.items():
-        t = t.detach().cpu().contiguous()
-        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        code = DTYPE_CODES[str(t.dtype).removeprefix("torch.")]
-        header[key] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    head = json.dumps(header).encode()
-    head += b" " * (-len(head) % 8)
-    f.write(struct.pack("<Q", len(head)) + head)
-    for raw in blobs:
-        f.write(raw)
-
-
-def read_tensors(path: str) -> dict:
-    """Read what :func:`write_tensors` wrote (trusted input: the grader wrote it)."""
-    codes = {v: getattr(torch, k) for k, v in DTYPE_CODES.items()}
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    header.pop("__metadata__", None)
-    out = {}
-    for key, info in header.items():
-        begin, end = info["data_offsets"]
-        dtype = codes[info["dtype"]]
-        if end == begin:
-            out[key] = torch.empty(info["shape"], dtype=dtype)
-        else:
-            out[key] = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(info["shape"])
-    return out
-
-
-def _float(x: float):
-    return x if math.isfinite(x) else repr(x)  # "nan", "inf", "-inf": JSON has no such numbers
-
-
-def encode(value, tensors: dict, strict: bool = False, depth: int = 0):
-    """``value`` as a JSON tree; its tensors go to ``tensors`` under fresh keys.
-
-    ``strict`` (the grader encoding cases) raises on what is not data; otherwise
-    (the sandbox encoding outputs) such a value is recorded by its type name only.
-    """
-    kind = type(value)
-    if depth > MAX_DEPTH:
-        if strict:
-            raise ValueError("nested too deeply")
-        return {"k": "opaque", "type": "deeply nested value"}
-    if value is None:
-        return {"k": "none"}
-    if kind is bool:
-        return {"k": "bool", "v": value}
-    if kind is int:
-        return {"k": "int", "v": value}
-    if kind is float:
-        return {"k": "float", "v": _float(value)}
-    if kind is str:
-        return {"k": "str", "v": value[:100_000]}
-    if kind in (list, tuple):
-        return {"k": kind.__name__, "items": [encode(v, tensors, strict, depth + 1) for v in value]}
-    if kind is dict and all(type(k) is str for k in value):
-        return {"k": "dict", "items": [[k, encode(v, tensors, strict, depth + 1)] for k, v in value.items()]}
-    if kind is torch.dtype:
-        return {"k": "dtype", "v": str(value).removeprefix("torch.")}
-    if isinstance(value, torch.Tensor):
-        try:
-            plain = torch.Tensor.as_subclass(value, torch.Tensor).detach().cpu()
-            if str(plain.dtype).removeprefix("torch.") not in DTYPE_CODES:
-                raise TypeError(f"a tensor of dtype {plain.dtype} cannot be graded")
-            plain = plain.contiguous().clone()
-        except Exception as exc:
-            if strict:
-                raise
-            return {"k": "opaque", "type": f"{kind.__name__} ({type(exc).__name__}: {str(exc)[:200]})"}
-        key = f"t{len(tensors)}"
-        tensors[key] = plain
-        node = {"k": "tensor", "key": key}
-        if kind is not torch.Tensor and kind is not torch.nn.Parameter:
-            node["cls"] = kind.__name__[:100]
-        return node
-    if strict:
-        raise TypeError(f"cannot send a {kind.__name__} to the sandbox (use tensors, numbers, strings, "
-                        "lists, tuples, dicts with string keys)")
-    return {"k": "opaque", "type": kind.__name__[:100]}
-
-
-def decode(node, tensors: dict):
-    """The inverse of :func:`encode` for trusted trees (the grader's cases)."""
-    k = node["k"]
-    if k == "none":
-        return None
-    if k in ("bool", "int", "str"):
-        return node["v"]
-    if k == "float":
-        return float(node["v"])
-    if k in ("list", "tuple"):
-        items = [decode(v, tensors) for v in node["items"]]
-        return items if k == "list" else tuple(items)
-    if k == "dict":
-        return {key: decode(v, tensors) for key, v in node["items"]}
-    if k == "dtype":
-        return getattr(torch, node["v"])
-    if k == "tensor":
-        return tensors[node["key"]]
-    raise ValueError(f"cannot decode a {k!r} node")
-
-
-# ---------------------------------------------------------------- confinement
-
-
-def set_limits(limits: dict) -> None:
-    """CPU seconds, file size, no core dumps, and address space (loose until torch is in)."""
-    import resource
-
-    def lower(which, soft):
-        _, hard = resource.getrlimit(which)
-        soft = int(soft)
-        if hard != resource.RLIM_INFINITY:
-            soft = min(soft, hard)
-        try:
-            resource.setrlimit(which, (soft, hard))
-        except (ValueError, OSError):  # not every platform takes every limit (macOS and RLIMIT_AS)
-            pass
-
-    lower(resource.RLIMIT_CPU, limits["cpu_s"])
-    lower(resource.RLIMIT_FSIZE, limits["fsize_bytes"])
-    lower(resource.RLIMIT_CORE, 0)
-    lower(resource.RLIMIT_AS, limits["import_as_bytes"])
-
-
-def tighten_memory(memory_bytes: int) -> int:
-    """Address space = what this process maps now (Python + torch) + the exercise's budget.
-
-    Returns the resident memory now, the baseline the grader adds the budget to.
-    """
-    import resource
-
-    try:
-        with open("/proc/self/status") as f:
-            status = dict(line.split(":", 1) for line in f if ":" in line)
-    except OSError:  # no /proc (macOS): the grader cannot poll memory there either
-        return 0
-    vm = int(status["VmSize"].split()[0]) * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (vm + memory_bytes, hard))
-    return int(status["VmRSS"].split()[0]) * 1024
-
-
-class Blocker:
-    """A meta-path finder that refuses the reference solutions and the grader."""
-
-    def __init__(self, blocked: list[str]):
-        self.blocked = blocked
-
-    def find_spec(self, name, path=None, target=None):
-        for b in self.blocked:
-            if name == b or name.startswith(b + "."):
-                raise ModuleNotFoundError(f"import of {name!r} is blocked while grading: your code must not use "
-                                          "the reference solutions or the grader", name=name)
-        return None
-
-
-def landlock_abi() -> int:
-    """The Landlock ABI version this kernel offers (0: none)."""
-    import ctypes
-
-    if not sys.platform.startswith("linux"):  # the syscall numbers below are Linux's
-        return 0
-    try:
-        return max(0, ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1))
-    except Exception:
-        return 0
-
-
-def landlock(writable: list[str]) -> bool:
-    """Best effort (Linux >= 5.13): writes only under ``writable``, no TCP, no signals to the outside.
-
-    Returns whether the kernel accepted the rules. Reads are not restricted.
-    """
-    import ctypes
-
-    if landlock_abi() < 1:
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        abi = libc.syscall(444, None, 0, 1)  # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
-        if abi < 1:
-            return False
-        writes = (1 << 1) | sum(1 << i for i in range(4, 13))  # WRITE_FILE, REMOVE_*, MAKE_*
-        if abi >= 2:
-            writes |= 1 << 13  # REFER
-        if abi >= 3:
-            writes |= 1 << 14  # TRUNCATE
-
-        class Attr(ctypes.Structure):
-            _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
-
-        class Beneath(ctypes.Structure):
-            _pack_ = 1
-            _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
-
-        attr = Attr(writes, 0b11 if abi >= 4 else 0, 0b11 if abi >= 6 else 0)
-        size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-        ruleset = libc.syscall(444, ctypes.byref(attr), size, 0)
-        if ruleset < 0:
-            return False
-        rules = [(path, writes) for path in writable] + [("/dev/null", (1 << 1) | ((1 << 14) if abi >= 3 else 0))]
-        for path, allowed in rules:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            rule = Beneath(allowed, fd)
-            ok = libc.syscall(445, ruleset, 1, ctypes.byref(rule), 0)  # LANDLOCK_RULE_PATH_BENEATH
-            os.close(fd)
-            if ok != 0:
-                os.close(ruleset)
-                return False
-        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-        ok = libc.syscall(446, ruleset, 0)
-        os.close(ruleset)
-        return ok == 0
-    except Exception:
-        return False
-
-
-def kill_descendants() -> None:
-    """Kill what the student's code started (orphans are ours: this process is a subreaper)."""
-    import signal
-
-    me = os.getpid()
-    if not os.path.isdir("/proc"):
-        return
-    for _ in range(3):
-        children = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat", "rb") as f:
-                        stat = f.read()
-                    children.setdefault(int(stat[stat.rindex(b")") + 2:].split()[1]), []).append(int(entry))
-                except (OSError, ValueError, IndexError):
-                    continue
-        found, todo = [], list(children.get(me, []))
-        while todo:
-            pid = todo.pop()
-            found.append(pid)
-            todo.extend(children.get(pid, []))
-        if not found:
-            return
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for pid in found:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except OSError:
-                pass
+_load("weights.safetensors", "_sandbox_safetensors")  # first: _wire reads and writes the tensors with it
+wire = _load("grading._wire", "_sandbox_wire")
+confine = _load("grading._confine", "_sandbox_confine")
 
 
 # ---------------------------------------------------------------- model exercises
@@ -385,28 +137,16 @@ def main(job_dir: str) -> None:
     job_dir = os.path.abspath(job_dir)
     with open(os.path.join(job_dir, "job.json")) as f:
         job = json.load(f)
-    set_limits(job["limits"])
+    confine.set_limits(job["limits"])
     out = os.path.join(job_dir, "out")
     work = os.path.join(job_dir, "work")
     sys.dont_write_bytecode = True
-    sys.meta_path.insert(0, Blocker(job["blocked"]))
-    for name in list(sys.modules):
-        if any(name == b or name.startswith(b + ".") for b in job["blocked"]):
-            del sys.modules[name]
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans stay ours to kill
-    except Exception:
-        pass
+    confine.block_imports(job["blocked"])
+    confine.become_subreaper()
     import builtins
-    import importlib.util
 
     torch.set_num_threads(job["threads"])
-    with open(os.path.join(job_dir, "cases.json")) as f:
-        case_trees = json.load(f)
-    case_tensors = read_tensors(os.path.join(job_dir, "cases.safetensors"))
-    cases = [decode(tree, case_tensors) for tree in case_trees]
+    cases = wire.read_cases(job_dir)
     GPTConfig = None
     if job["kind"] == "module":
         from minigpt.config import GPTConfig
@@ -414,10 +154,10 @@ def main(job_dir: str) -> None:
         deps = f.read()
 
     files = _open_outputs(out)
-    rss = tighten_memory(job["limits"]["memory_bytes"])
-    confined = job.get("landlock", True) and landlock_abi() > 0
+    rss = confine.tighten_memory(job["limits"]["memory_bytes"])
+    confined = job.get("landlock", True) and confine.landlock_abi() > 0
     _write_json(os.path.join(out, "ready"), {"rss_bytes": rss, "landlock": confined})
-    if confined and not landlock([work, os.path.join(job_dir, "tmp")]):
+    if confined and not confine.landlock([work, os.path.join(job_dir, "tmp")]):
         raise RuntimeError("Landlock is offered but refused the rules")
     saved_builtins = dict(builtins.__dict__)
     # From here on, the student's code runs.
@@ -467,16 +207,12 @@ def main(job_dir: str) -> None:
     builtins.__dict__.update(saved_builtins)
     sys.path[:] = [p for p in sys.path if p != work]
     if report["event"] == "done":
-        tensors: dict = {}
-        trees = [encode(o, tensors) for o in outputs]
-        with os.fdopen(files["outputs.safetensors"], "wb") as f:
-            write_tensors(f, tensors)
-        with os.fdopen(files["outputs.json"], "w") as f:
-            json.dump(trees, f)
-        report["n_outputs"] = len(trees)
+        with (os.fdopen(files["outputs.safetensors"], "wb") as tensors_file,
+              os.fdopen(files["outputs.json"], "w") as trees_file):
+            report["n_outputs"] = wire.write_outputs(outputs, tensors_file, trees_file)
     with os.fdopen(files["report.json"], "w") as f:
         json.dump(report, f)
-    kill_descendants()
+    confine.kill_descendants()
 
 
 def zygote(fd: int) -> None:
@@ -486,7 +222,6 @@ def zygote(fd: int) -> None:
     and stderr). The reply is ``pid N`` once forked, ``exit CODE`` once reaped.
     This process is a subreaper: whatever a child starts stays in its tree.
     """
-    import ctypes
     import socket
     import traceback
 
@@ -495,10 +230,7 @@ def zygote(fd: int) -> None:
             __import__(name)
         except ImportError:
             pass
-    try:
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except Exception:
-        pass
+    confine.become_subreaper()
     sock = socket.socket(fileno=fd)
     while True:
         try:

@@ -12,6 +12,7 @@ What runs where:
   wall time, resident memory and output; kill it and everything it started;
   read back its outputs as plain tensors and numbers (never a pickle); compare
   them with the reference and diagnose (:func:`minigpt.grading.check.grade_outputs`).
+- **between** (:mod:`._wire`): cases and outputs as JSON trees and safetensors files.
 - **there** (``minigpt/grading/_child.py``, forked from a fork server that has
   imported torch, or spawned as ``python -I _child.py JOB_DIR``; untrusted once
   the student's code is imported): import the student's file with ``solutions``
@@ -41,12 +42,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from ..weights.safetensors import CheckpointError, open_safetensors
-from . import _child
+from ._wire import BadOutputs, read_json, read_outputs, write_cases
 from .check import CheckResult, grade_outputs
 from .processes import ChildRun, child_env, supervise
 from .reference import dependency_source
@@ -99,11 +96,7 @@ def _fill_job(job: Path, ex: Exercise, folder: Path, cases: list[Case], limits: 
     for sub in ("work", "out", "tmp"):
         (job / sub).mkdir()
     copy_submission(folder, job / "work")
-    tensors: dict = {}
-    trees = [_child.encode(dict(case), tensors, strict=True) for case in cases]
-    with open(job / "cases.safetensors", "wb") as f:
-        _child.write_tensors(f, tensors)
-    (job / "cases.json").write_text(json.dumps(trees))
+    write_cases(job, cases)
     (job / "deps.py").write_text(dependency_source(ex))
     memory = limits.memory_mb << 20
     (job / "job.json").write_text(json.dumps({
@@ -142,94 +135,6 @@ def run_child(job: Path, limits: Limits, timeout: float) -> ChildRun:
                      fork_server=limits.fork_server)
 
 
-# ---------------------------------------------------------------- reading the outputs back (untrusted)
-
-
-def _read_json(path: Path, max_bytes: int):
-    try:
-        if path.is_symlink() or path.stat().st_size > max_bytes:
-            return None
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return None
-
-
-_CLASSES: dict[tuple[str, bool], type] = {}
-
-
-def _stand_in(name: str, tensor: bool) -> type:
-    """A class named like the learner's object (a Tensor subclass when it was one), so messages name it."""
-    name = re.sub(r"\W", "_", str(name))[:60] or "object"
-    if name[0].isdigit():
-        name = "_" + name
-    if (name, tensor) not in _CLASSES:
-        _CLASSES[name, tensor] = type(name, (torch.Tensor,) if tensor else (), {"__module__": "sandbox output"})
-    return _CLASSES[name, tensor]
-
-
-class BadOutputs(Exception):
-    pass
-
-
-def decode_untrusted(node: Any, get_tensor, budget: list[int], depth: int = 0) -> Any:
-    """Rebuild an output tree written by the child, accepting only data of the expected forms."""
-    budget[0] -= 1
-    if budget[0] < 0 or depth > _child.MAX_DEPTH + 1 or not isinstance(node, dict):
-        raise BadOutputs("malformed output tree")
-    k, v = node.get("k"), node.get("v")
-    if k == "none":
-        return None
-    if k == "bool" and type(v) is bool:
-        return v
-    if k == "int" and type(v) is int:
-        return v
-    if k == "float" and (type(v) in (int, float) or v in ("nan", "inf", "-inf")):
-        return float(v)
-    if k == "str" and type(v) is str:
-        return v
-    if k == "dtype" and type(v) is str and isinstance(getattr(torch, v, None), torch.dtype):
-        return getattr(torch, v)
-    if k in ("list", "tuple") and isinstance(node.get("items"), list):
-        items = [decode_untrusted(i, get_tensor, budget, depth + 1) for i in node["items"]]
-        return items if k == "list" else tuple(items)
-    if k == "dict" and isinstance(node.get("items"), list):
-        pairs = node["items"]
-        if not all(isinstance(p, list) and len(p) == 2 and type(p[0]) is str for p in pairs):
-            raise BadOutputs("malformed dict in the outputs")
-        return {key: decode_untrusted(val, get_tensor, budget, depth + 1) for key, val in pairs}
-    if k == "tensor" and type(node.get("key")) is str:
-        t = get_tensor(node["key"])
-        return t.as_subclass(_stand_in(node["cls"], True)) if type(node.get("cls")) is str else t
-    if k == "opaque":
-        return _stand_in(node.get("type", "object"), False)()
-    raise BadOutputs(f"unexpected output node {str(k)[:40]!r}")
-
-
-def read_outputs(out: Path, max_bytes: int) -> list[Any]:
-    tree_file, tensor_file = out / "outputs.json", out / "outputs.safetensors"
-    trees = _read_json(tree_file, 16 << 20)
-    if not isinstance(trees, list):
-        raise BadOutputs("the outputs could not be read back")
-    if tensor_file.is_symlink() or not tensor_file.is_file() or tensor_file.stat().st_size > max_bytes:
-        raise BadOutputs("the output tensors could not be read back")
-    try:
-        source = open_safetensors(tensor_file)
-    except (CheckpointError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadOutputs(f"the output tensors could not be read back ({exc})") from None
-    keys = set(source.keys)
-
-    def get_tensor(key: str) -> torch.Tensor:
-        if key not in keys:
-            raise BadOutputs(f"output tensor {key[:40]!r} is missing")
-        try:
-            return source.get(key).clone()
-        except Exception as exc:
-            raise BadOutputs(f"output tensor {key[:40]!r} is malformed ({type(exc).__name__})") from None
-
-    budget = [200_000]
-    return [decode_untrusted(t, get_tensor, budget) for t in trees]
-
-
 # ---------------------------------------------------------------- the verdict
 
 
@@ -262,7 +167,7 @@ def verdict(ex: Exercise, cases: list[Case], job: Path, run: ChildRun, limits: L
         return result("crash", "the fork server that started this exercise's process died before a result came "
                       "back (did the code kill its parent process?)")
     stderr = _tail(run.stderr)
-    report = _read_json(job / "out" / "report.json", 1 << 20)
+    report = read_json(job / "out" / "report.json", 1 << 20)
     if not isinstance(report, dict):
         if run.returncode is not None and run.returncode < 0:
             try:

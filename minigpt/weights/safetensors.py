@@ -74,6 +74,8 @@ def read_header(file: str | os.PathLike) -> tuple[dict, int]:
             header = json.loads(f.read(n))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{file} is not a readable safetensors file (its header is not JSON: {exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{file} is not a readable safetensors file (its header is not a JSON object)")
     header.pop("__metadata__", None)
     end = max((info["data_offsets"][1] for info in header.values()), default=0)
     if 8 + n + end > size:

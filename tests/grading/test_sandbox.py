@@ -21,7 +21,7 @@ import pytest
 
 from grading_toys import SOLUTION, STUB, TOY_FILE, toy_exercises
 from minigpt.grading import Exercise, get_exercise
-from minigpt.grading._child import landlock_abi
+from minigpt.grading._confine import landlock_abi
 from minigpt.grading.proc_tree import sandbox_pids
 from minigpt.grading.sandbox import Limits, run_exercise
 
@@ -317,3 +317,15 @@ def test_child_does_not_import_the_grader():
                           "print(sorted(m for m in sys.modules if m.startswith(('minigpt', 'solutions'))))"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_child_imports_only_the_standard_library_torch_and_its_helpers():
+    """Its helpers and the safetensors reader are loaded by file path: no minigpt package, no numpy of its own."""
+    child = Path(__file__).parents[2] / "minigpt" / "grading" / "_child.py"
+    out = subprocess.run([sys.executable, "-I", "-c", "import runpy, sys, torch; before = set(sys.modules); "
+                          f"runpy.run_path({str(child)!r}); print(sorted(set(sys.modules) - before))"],
+                         capture_output=True, text=True, check=True)
+    new = eval(out.stdout)  # a list of module names
+    helpers = {"_sandbox_confine", "_sandbox_safetensors", "_sandbox_wire"}
+    assert helpers <= set(new)
+    assert all(m in helpers or m.split(".")[0] in sys.stdlib_module_names for m in new), new
