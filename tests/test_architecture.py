@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1] / "minigpt"
 
 # The layers, lowest first. A module may import its own layer and the layers below it, never one
 # above. A module belongs to the layer of its longest matching prefix ("minigpt.weights" holds
-# minigpt.weights.pretrained); "minigpt" alone is the package's __init__ (GPT, GPTConfig, ...).
+# minigpt.weights.pretrained); "minigpt" alone is the package's __init__ (GPT, GPTConfig, ...) and
+# holds nothing else, so a new top-level module must be placed here by hand.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Pieces that import nothing of minigpt above them: the config, tensor maths, input checks,
     # devices and precisions, tokenizers.
@@ -45,9 +46,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("minigpt.model", "minigpt.text", "minigpt.kv_cache", "minigpt.generate", "minigpt.grokking_model",
                "minigpt")),
     # Weights in and out: Hugging Face files and maps, weight processing, checkpoint folders
-    # (the minigpt.weights package and the old flat paths, now its shims).
+    # (the minigpt.weights package and the old flat paths, now its shims); minigpt.testing builds
+    # a Hugging Face twin of a GPT through the weight map.
     ("weights/generation", ("minigpt.weights", "minigpt.pretrained", "minigpt.processing", "minigpt.hf_weights",
-                            "minigpt.checkpoint_files", "minigpt.checkpoints")),
+                            "minigpt.checkpoint_files", "minigpt.checkpoints", "minigpt.testing")),
     ("data", ("minigpt.data",)),
     ("interp, viz", ("minigpt.interp", "minigpt.viz")),
     ("train", ("minigpt.train",)),
@@ -71,7 +73,8 @@ def layer_of(module: str) -> int:
     best, best_len = None, -1
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_len:
+            nested = prefix != "minigpt" and module.startswith(prefix + ".")
+            if (module == prefix or nested) and len(prefix) > best_len:
                 best, best_len = index, len(prefix)
     if best is None:
         raise KeyError(f"{module} is in no layer: add it to LAYERS in {__file__}")
@@ -223,6 +226,8 @@ def test_the_layer_table_holds_the_known_edges():
     assert layer_of("minigpt.weights.pretrained") == layer_of("minigpt.pretrained") == order.index("weights/generation")
     assert layer_of("minigpt.interp.grok") == order.index("interp, viz")
     assert layer_of("minigpt") == order.index("model")
+    with pytest.raises(KeyError, match="in no layer"):
+        layer_of("minigpt.something_new")  # not silently the package's layer
     tree = ast.parse("from ..train.loop import train\nfrom . import fourier\nimport minigpt.viz.plots\n"
                      "def f():\n    from ..grading import check\n")
     assert imports_of(tree, "minigpt.interp.grok", False) == [
