@@ -1,5 +1,10 @@
 """The maths of GPT-2's pieces as pure functions; the modules are thin wrappers.
 
+Each module in :mod:`minigpt.components` holds the parameters and the hook
+points and calls these functions for the maths. Where torch has a fused
+kernel for the same maths (LayerNorm, GELU), the function calls it for speed
+and its docstring writes the maths out; the tests hold the two equal.
+
 Each has a hand-checkable example, e.g. LayerNorm of ``[1, 3]`` (mean 2,
 variance 1) is ``[-1, 1]`` up to epsilon:
 
@@ -10,7 +15,6 @@ tensor([-1.,  1.])
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -18,45 +22,72 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def layer_norm_scale(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    """Centre ``x`` on its last axis and return ``(x_centred, scale)``.
+def mean_and_scale(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """The mean of ``x`` over its last axis and ``scale = sqrt(var + eps)``, each ``[..., 1]``.
 
-    ``scale = sqrt(mean(x_centred**2) + eps)``: the *biased* variance, with eps
-    inside the square root, exactly as ``torch.nn.LayerNorm`` and GPT-2.
+    The *biased* variance (divided by ``d_model``, not ``d_model - 1``), with
+    eps inside the square root, exactly as ``torch.nn.LayerNorm`` and GPT-2.
+
+    >>> mean_and_scale(torch.tensor([1.0, 2.0, 3.0]), eps=0.0)  # var = (1 + 0 + 1) / 3
+    (tensor([2.]), tensor([0.8165]))
     """
-    x = x - x.mean(dim=-1, keepdim=True)
-    scale = (x.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
-    return x, scale
+    var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
+    return mean, (var + eps).sqrt()
 
 
-def layer_norm(x: Tensor, w: Tensor, b: Tensor, eps: float = 1e-5) -> Tensor:
-    """``(x - mean) / sqrt(var + eps) * w + b`` over the last axis (``d_model``)."""
-    x, scale = layer_norm_scale(x, eps)
-    return x / scale * w + b
+def normalize(x: Tensor, mean: Tensor, scale: Tensor, w: Tensor | None = None, b: Tensor | None = None) -> Tensor:
+    """``(x - mean) / scale``, then ``* w + b`` when given: LayerNorm from its statistics.
+
+    Apart from :func:`layer_norm` so that another scale can be used, e.g. one a
+    hook froze (as direct logit attribution does).
+
+    >>> normalize(torch.tensor([1.0, 3.0]), mean=torch.tensor([2.0]), scale=torch.tensor([2.0]))
+    tensor([-0.5000,  0.5000])
+    """
+    out = (x - mean) / scale
+    if w is not None:
+        out = out * w
+    return out if b is None else out + b
+
+
+def layer_norm(x: Tensor, w: Tensor | None = None, b: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """LayerNorm over the last axis (``d_model``): ``normalize(x, *mean_and_scale(x, eps), w, b)``.
+
+    That is ``(x - mean) / sqrt(var + eps) * w + b``, computed by torch's fused
+    kernel in one pass. ``w`` and ``b`` are ``None`` for LNPre (no weights).
+
+    >>> layer_norm(torch.tensor([1.0, 2.0, 3.0]), eps=0.0)  # (x - 2) / sqrt(2/3)
+    tensor([-1.2247,  0.0000,  1.2247])
+    """
+    return F.layer_norm(x, x.shape[-1:], w, b, eps)
 
 
 def gelu_new(x: Tensor) -> Tensor:
     """GPT-2's GELU: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
 
-    Written out for reading; :func:`activation` uses torch's fused equivalent.
+    Close to ``relu`` far from 0, smooth near it. Computed by torch's fused
+    kernel for that formula, ``F.gelu(x, approximate="tanh")``.
+
+    >>> gelu_new(torch.tensor([-3.0, 0.0, 1.0, 3.0]))
+    tensor([-0.0036,  0.0000,  0.8412,  2.9964])
     """
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+    return F.gelu(x, approximate="tanh")
+
+
+def gelu_new_(x: Tensor) -> Tensor:
+    """:func:`gelu_new` in place (overwrites and returns ``x``)."""
+    return torch._C._nn.gelu_(x, approximate="tanh")
 
 
 def activation(name: str):
-    """The elementwise non-linearity named in ``GPTConfig.act_fn`` (fused kernels)."""
-    return {
-        "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-        "gelu": F.gelu,
-        "relu": F.relu,
-        "silu": F.silu,
-    }[name]
+    """The elementwise non-linearity named in ``GPTConfig.act_fn``."""
+    return {"gelu_new": gelu_new, "gelu": F.gelu, "relu": F.relu, "silu": F.silu}[name]
 
 
 def activation_(name: str):
     """The in-place version of :func:`activation` (saves an allocation when no gradient is needed)."""
     return {
-        "gelu_new": lambda x: torch._C._nn.gelu_(x, approximate="tanh"),
+        "gelu_new": gelu_new_,
         "gelu": lambda x: torch._C._nn.gelu_(x),
         "relu": torch.relu_,
         "silu": lambda x: F.silu(x, inplace=True),

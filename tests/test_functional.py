@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -20,6 +21,41 @@ def test_layer_norm_and_gelu_match_torch():
     torch.testing.assert_close(mf.gelu_new(x), F.gelu(x, approximate="tanh"))
     for name in ("gelu_new", "gelu", "relu", "silu"):
         torch.testing.assert_close(mf.activation_(name)(x.clone()), mf.activation(name)(x))
+
+
+def test_the_fused_kernels_compute_the_maths_written_out():
+    """``layer_norm`` and ``gelu_new`` call torch's kernels; here is the maths they stand for."""
+    x = torch.randn(3, 5, 16, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    w, b = torch.randn(16), torch.randn(16)
+    mean, scale = mf.mean_and_scale(x, 1e-5)
+    torch.testing.assert_close(mean, x.sum(-1, keepdim=True) / 16)
+    torch.testing.assert_close(scale, (((x - mean) ** 2).sum(-1, keepdim=True) / 16 + 1e-5).sqrt())
+    torch.testing.assert_close(mf.normalize(x, mean, scale, w, b), (x - mean) / scale * w + b)
+    torch.testing.assert_close(mf.layer_norm(x, w, b, 1e-5), mf.normalize(x, mean, scale, w, b))
+    torch.testing.assert_close(mf.layer_norm(x), mf.normalize(x, mean, scale), atol=1e-5, rtol=1e-5)
+    tanh_formula = 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+    torch.testing.assert_close(mf.gelu_new(x), tanh_formula)
+    torch.testing.assert_close(mf.gelu_new_(x.clone()), tanh_formula)
+
+
+def test_the_modules_call_the_functions(monkeypatch):
+    """The components are thin wrappers: swapping a function changes the module."""
+    import minigpt.components.layer_norm as ln_module
+    from minigpt.components import MLP, LayerNorm
+
+    calls = []
+
+    def spy(fn):
+        def wrapped(*args, **kwargs):
+            calls.append(fn.__name__)
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(ln_module, "layer_norm", spy(mf.layer_norm))
+    LayerNorm(8)(torch.randn(2, 8))
+    mlp = MLP(small_config(act_fn="gelu_new"))
+    assert mlp.act is mf.gelu_new and mlp.act_ is mf.gelu_new_
+    assert calls == ["layer_norm"]
 
 
 @pytest.mark.parametrize("rows", [1, 5, 64])

@@ -8,14 +8,21 @@ Two flavours, as in TransformerLens:
   into the weights that read the output.
 
 ``scale = sqrt(var + eps)`` (biased variance) is computed in fp32 for half inputs.
+The maths is :func:`minigpt.functional.layer_norm` (and, when a hook reads or
+replaces the scale, :func:`~minigpt.functional.mean_and_scale` then
+:func:`~minigpt.functional.normalize`); these modules add the weights, the
+hook points and the half-precision handling.
+
+>>> LayerNorm(3)(torch.tensor([1.0, 2.0, 3.0])).detach()  # mean 2, variance 2/3, w = 1, b = 0
+tensor([-1.2247,  0.0000,  1.2247])
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..functional import layer_norm, mean_and_scale, normalize
 from ..hooks import HookPoint
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -34,18 +41,14 @@ def _hooked_layer_norm(module: nn.Module, x: Tensor, w: Tensor | None, b: Tensor
     if w is not None:
         w, b = w.to(x.dtype), b.to(x.dtype)
     if not (module.hook_scale.has_hooks or module.hook_normalized.has_hooks):
-        return F.layer_norm(x, x.shape[-1:], w, b, module.eps).to(dtype)
-    var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
-    scale = (var + module.eps).sqrt()  # [batch pos 1]
+        return layer_norm(x, w, b, module.eps).to(dtype)
+    mean, scale = mean_and_scale(x, module.eps)  # [batch pos 1] each
     before = scale.clone()  # [batch pos 1]: cheap, and tells whether a hook changed it in place
     hooked = module.hook_scale(scale)
     if hooked is scale and torch.equal(scale, before):
-        # the hook only read the scale: torch's fused kernel computes the same numbers
-        out = F.layer_norm(x, x.shape[-1:], w, b, module.eps)
+        out = layer_norm(x, w, b, module.eps)  # the hook only read the scale: the fused kernel, same numbers
     else:  # the hook replaced the scale (e.g. froze it): normalise by the new one
-        out = (x - mean) / hooked
-        if w is not None:
-            out = out * w + b
+        out = normalize(x, mean, hooked, w, b)
     return module.hook_normalized(out.to(dtype))
 
 

@@ -1,4 +1,16 @@
-"""The MLP: ``W_out · act(W_in · x + b_in) + b_out``, applied at each position."""
+"""The MLP: ``act(x W_in + b_in) W_out + b_out``, applied at each position.
+
+``act`` is :func:`minigpt.functional.activation` of ``cfg.act_fn``. Two ReLU
+neurons, one reading ``x`` and one ``-x``, both writing ``+1``, compute ``|x|``:
+
+>>> from minigpt import GPTConfig
+>>> mlp = MLP(GPTConfig(d_model=1, d_mlp=2, n_heads=1, d_vocab=1, n_ctx=1, act_fn="relu"))
+>>> with torch.no_grad():
+...     mlp.W_in[:] = torch.tensor([[1.0, -1.0]])     # [d_model d_mlp]
+...     mlp.W_out[:] = torch.tensor([[1.0], [1.0]])   # [d_mlp d_model]; b_in, b_out start at 0
+>>> mlp(torch.tensor([[[-3.0], [2.0]]])).tolist()    # relu(x) + relu(-x)
+[[[3.0], [2.0]]]
+"""
 
 from __future__ import annotations
 
