@@ -10,10 +10,25 @@ The score-and-softmax step runs in a kernel from :mod:`minigpt.attention`.
 Only ``naive`` materialises the pattern, so whenever a hook sits on
 ``hook_attn_scores`` or ``hook_pattern`` this module computes them the naive
 way, whatever kernel is selected; the answer is the same.
+
+A hand-checkable case: with ``W_Q = W_K = 0`` every score is 0, so each query
+spreads its attention evenly over the keys it may see, and with ``W_V = W_O =
+I`` the output at each position is the running mean of the inputs so far:
+
+>>> from minigpt import GPTConfig
+>>> attn = Attention(GPTConfig(d_model=2, n_heads=1, d_vocab=1, n_ctx=4))
+>>> with torch.no_grad():
+...     attn.W_Q[:], attn.W_K[:] = 0.0, 0.0
+...     attn.W_V[:], attn.W_O[:] = torch.eye(2), torch.eye(2)  # biases start at 0
+>>> attn(torch.tensor([[[1.0, 0.0], [3.0, 0.0], [5.0, 0.0]]])).detach().round(decimals=4)
+tensor([[[1., 0.],
+         [2., 0.],
+         [3., 0.]]])
 """
 
 from __future__ import annotations
 
+import einops
 import torch
 from torch import Tensor, nn
 
@@ -26,30 +41,37 @@ from ..hooks import HookPoint
 
 
 def per_head_result(z: Tensor, W_O: Tensor) -> Tensor:
-    """What each head writes to the residual: ``z_h @ W_O[h]``, ``[batch pos n_heads d_model]``.
+    """What each head writes to the residual, ``z[:, :, head] @ W_O[head]``: ``[batch pos n_heads d_model]``.
 
-    One batched GEMM over heads (``[n_heads, batch*pos, d_head] @ [n_heads, d_head, d_model]``),
-    returned as a view in the hook's axis order. Summed over heads (plus ``b_O``) it is ``attn_out``.
+    One batched GEMM over heads. Summed over heads (plus ``b_O``) it is ``attn_out``.
+
+    >>> z = torch.tensor([[[[1.0], [2.0]]]])                # [batch=1 pos=1 n_heads=2 d_head=1]
+    >>> W_O = torch.tensor([[[1.0, 0.0]], [[0.0, 10.0]]])  # [n_heads=2 d_head=1 d_model=2]
+    >>> per_head_result(z, W_O)                             # head 0 writes [1, 0]; head 1, 2 * [0, 10]
+    tensor([[[[ 1.,  0.],
+              [ 0., 20.]]]])
     """
-    batch, pos, h, e = z.shape
-    per_head = torch.bmm(z.reshape(batch * pos, h, e).transpose(0, 1), W_O)  # [n_heads batch*pos d_model]
-    return per_head.transpose(0, 1).unflatten(0, (batch, pos))
+    z_heads = einops.rearrange(z, "batch pos n_heads d_head -> n_heads (batch pos) d_head")
+    per_head = torch.bmm(z_heads, W_O)  # [n_heads (batch pos) d_model]
+    return einops.rearrange(per_head, "n_heads (batch pos) d_model -> batch pos n_heads d_model", batch=z.shape[0])
 
 
 class Attention(nn.Module):
+    """Per head: ``q, k, v = x W_Q, x W_K, x W_V``; ``z = kernel(q, k, v)``; the output is ``sum_heads z W_O``."""
+
     def __init__(self, cfg: GPTConfig, kernel: str = "sdpa") -> None:
         super().__init__()
         self.cfg = cfg
-        h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
+        n_heads, d_model, d_head = cfg.n_heads, cfg.d_model, cfg.d_head
         # Stored as nn.Linear weights ([d_out, d_in]); shown in TransformerLens's shapes.
-        self.W_Q = stored_parameter((h, e, d), (0, 2, 1))  # [n_heads d_model d_head]
-        self.W_K = stored_parameter((h, e, d), (0, 2, 1))
-        self.W_V = stored_parameter((h, e, d), (0, 2, 1))
-        self.W_O = stored_parameter((d, h, e), (1, 2, 0))  # [n_heads d_head d_model]
-        self.b_Q = nn.Parameter(torch.zeros(h, e))
-        self.b_K = nn.Parameter(torch.zeros(h, e))
-        self.b_V = nn.Parameter(torch.zeros(h, e))
-        self.b_O = nn.Parameter(torch.zeros(d))
+        self.W_Q = stored_parameter((n_heads, d_head, d_model), (0, 2, 1))  # [n_heads d_model d_head]
+        self.W_K = stored_parameter((n_heads, d_head, d_model), (0, 2, 1))
+        self.W_V = stored_parameter((n_heads, d_head, d_model), (0, 2, 1))
+        self.W_O = stored_parameter((d_model, n_heads, d_head), (1, 2, 0))  # [n_heads d_head d_model]
+        self.b_Q = nn.Parameter(torch.zeros(n_heads, d_head))
+        self.b_K = nn.Parameter(torch.zeros(n_heads, d_head))
+        self.b_V = nn.Parameter(torch.zeros(n_heads, d_head))
+        self.b_O = nn.Parameter(torch.zeros(d_model))
         for name in ("q", "k", "v", "attn_scores", "pattern", "z", "result"):
             setattr(self, f"hook_{name}", HookPoint())
         self.set_kernel(kernel)
@@ -59,18 +81,22 @@ class Attention(nn.Module):
         self.kernel = get_attention(name)
 
     def _project(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        """``[batch pos d_model] -> [batch pos n_heads d_head]``: all heads in one GEMM."""
-        h, d, e = W.shape
-        weight = W.transpose(1, 2).reshape(h * e, d)  # [n_heads*d_head d_model], a view
-        return linear(x, weight, b.reshape(h * e)).unflatten(-1, (h, e))
+        """``[batch pos d_model] -> [batch pos n_heads d_head]``: all heads in one GEMM.
+
+        Raw views rather than einops here: this runs three times per layer on every forward.
+        """
+        n_heads, d_model, d_head = W.shape
+        weight = W.transpose(1, 2).reshape(n_heads * d_head, d_model)  # [(n_heads d_head) d_model], a view
+        out = linear(x, weight, b.reshape(n_heads * d_head))  # [batch pos (n_heads d_head)]
+        return out.unflatten(-1, (n_heads, d_head))  # [batch pos n_heads d_head]
 
     def forward(self, x: Tensor, kv_cache=None, layer: int = 0) -> Tensor:
         """``x: [batch pos d_model] -> [batch pos d_model]``."""
         q = self.hook_q(self._project(x, self.W_Q, self.b_Q))
         k = self.hook_k(self._project(x, self.W_K, self.b_K))
         v = self.hook_v(self._project(x, self.W_V, self.b_V))
-        # The kernels take [batch n_heads pos d_head] (a free transpose of the above).
-        q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))
+        # The kernels take [batch n_heads pos d_head]: a free transpose of the above.
+        q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))  # [batch n_heads pos d_head]
         cache_mask = None
         if kv_cache is not None:
             k_, v_ = kv_cache.update(layer, k_, v_)  # all keys/values so far
@@ -87,6 +113,7 @@ class Attention(nn.Module):
         z = self.hook_z(z.transpose(1, 2))  # [batch pos n_heads d_head]
         if self.hook_result.has_hooks:
             return self.hook_result(per_head_result(z, self.W_O)).sum(dim=2) + self.b_O
-        h, e, d = self.W_O.shape
-        weight = self.W_O.permute(2, 0, 1).reshape(d, h * e)  # [d_model n_heads*d_head], a view
-        return linear(z.reshape(*z.shape[:2], h * e), weight, self.b_O)
+        n_heads, d_head, d_model = self.W_O.shape
+        weight = self.W_O.permute(2, 0, 1).reshape(d_model, n_heads * d_head)  # [d_model (n_heads d_head)], a view
+        z_flat = z.reshape(*z.shape[:2], n_heads * d_head)  # [batch pos (n_heads d_head)]
+        return linear(z_flat, weight, self.b_O)  # [batch pos d_model]
