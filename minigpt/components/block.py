@@ -1,4 +1,18 @@
-"""One transformer block: pre-LayerNorm attention, then pre-LayerNorm MLP, each added to the residual."""
+"""One transformer block: pre-LayerNorm attention, then pre-LayerNorm MLP, each added to the residual.
+
+Each sub-layer *adds* to the residual stream: a block whose writing matrices
+(``W_O``, ``W_out``) and their biases are zero passes the residual through
+unchanged, whatever it reads:
+
+>>> import torch
+>>> from minigpt import GPT, GPTConfig
+>>> block = GPT(GPTConfig(n_layers=1, d_model=8, n_heads=2, d_vocab=10, n_ctx=4, seed=0)).blocks[0]
+>>> with torch.no_grad():
+...     block.attn.W_O[:], block.mlp.W_out[:] = 0.0, 0.0  # b_O and b_out start at 0
+>>> resid = torch.randn(1, 3, 8)                          # [batch pos d_model]
+>>> torch.equal(block(resid), resid)
+True
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,18 @@
-"""Token and position embeddings, and the unembedding."""
+"""Token and position embeddings, and the unembedding.
+
+An embedding is a table look-up; the tied unembedding scores the residual
+against every token's embedding (a dot product per token):
+
+>>> from minigpt import GPTConfig
+>>> cfg = GPTConfig(d_model=2, n_heads=1, d_vocab=3, n_ctx=4)
+>>> embed = Embed(cfg)
+>>> with torch.no_grad():
+...     embed.W_E[:] = torch.tensor([[0.0, 1.0], [10.0, 11.0], [20.0, 21.0]])  # [d_vocab d_model]
+>>> embed(torch.tensor([[2, 0]])).tolist()                  # rows 2 and 0
+[[[20.0, 21.0], [0.0, 1.0]]]
+>>> Unembed(cfg, embed)(torch.tensor([[[1.0, 0.0]]])).tolist()  # x · W_E[token] for each token
+[[[0.0, 10.0, 20.0]]]
+"""
 
 from __future__ import annotations
 
@@ -49,10 +63,14 @@ class Unembed(nn.Module):
             self.W_U = stored_parameter((cfg.d_vocab, cfg.d_model), (1, 0))  # [d_model d_vocab]
         self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab)) if cfg.unembed_bias else None
 
-    def __getattr__(self, name: str):
-        if name == "W_U" and self.__dict__.get("_tied_to"):
-            return self._tied_to[0].W_E.T  # [d_model d_vocab], a view
-        return super().__getattr__(name)
+    @property
+    def W_U(self) -> Tensor:
+        """``[d_model d_vocab]``: the embedding's ``W_E.T`` (a view) when tied, else this module's parameter."""
+        if self._tied_to:
+            return self._tied_to[0].W_E.T
+        if "W_U" not in self._parameters:  # while __init__ registers it: hasattr must answer False
+            raise AttributeError("W_U")
+        return self._parameters["W_U"]
 
     def forward(self, x: Tensor) -> Tensor:  # [batch pos d_model] -> [batch pos d_vocab]
         weight = self._tied_to[0].W_E if self._tied_to else self.W_U.T  # [d_vocab d_model]
