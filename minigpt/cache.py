@@ -1,12 +1,20 @@
 """``ActivationCache``: the activations of one forward pass, by name.
 
-Besides full names, a cache takes TransformerLens's short keys::
+Besides full names, a cache takes TransformerLens's short keys:
+``(name, layer)``, or ``(name, layer, "ln1" | "ln2")`` for a LayerNorm.
 
-    cache["blocks.0.attn.hook_pattern"]     # the full name
-    cache["pattern", 0]                      # the same tensor
-    cache["normalized", 0, "ln1"]            # blocks.0.ln1.hook_normalized
-    cache["resid_post", -1]                  # negative layers count from the end
-    cache["embed"]                           # hook_embed
+>>> act_name("pattern", 0)
+'blocks.0.attn.hook_pattern'
+>>> act_name("normalized", 1, "ln2"), act_name("embed")
+('blocks.1.ln2.hook_normalized', 'hook_embed')
+>>> cache = ActivationCache(
+...     {"blocks.0.hook_resid_post": torch.zeros(1, 3, 4), "blocks.1.hook_resid_post": torch.ones(1, 3, 4)},
+...     n_layers=2,
+... )
+>>> cache["resid_post", -1] is cache["blocks.1.hook_resid_post"]  # negative layers count from the end
+True
+>>> cache.stack("resid_post").shape                               # [n_layers batch pos d_model]
+torch.Size([2, 1, 3, 4])
 """
 
 from __future__ import annotations

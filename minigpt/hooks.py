@@ -12,6 +12,33 @@ activation::
     logits = model.run_with_hooks(tokens, fwd_hooks=[("blocks.1.attn.hook_z", zero_head_0)])
 
 Names follow TransformerLens (``blocks.{L}.attn.hook_pattern``, ...).
+
+A hook that returns ``None`` only reads; one that returns a tensor replaces
+the activation:
+
+>>> hook_point = HookPoint()
+>>> shapes = []
+>>> remove = hook_point.add_hook(lambda x, hook: shapes.append(tuple(x.shape)))  # reads
+>>> hook_point(torch.zeros(2, 3)).shape, shapes
+(torch.Size([2, 3]), [(2, 3)])
+>>> remove()
+>>> _ = hook_point.add_hook(lambda x, hook: x + 1)                                # replaces
+>>> hook_point(torch.zeros(2))
+tensor([1., 1.])
+
+On a model, by name, for one call:
+
+>>> from minigpt import GPT, GPTConfig
+>>> model = GPT(GPTConfig(n_layers=1, d_model=8, n_heads=2, d_vocab=10, n_ctx=4, seed=0))
+>>> seen = []
+>>> _ = model.run_with_hooks(
+...     torch.tensor([[1, 2, 3]]),
+...     fwd_hooks=[("blocks.0.attn.hook_pattern", lambda pattern, hook: seen.append(pattern.detach()))],
+... )
+>>> seen[0].shape                                # [batch n_heads query_pos key_pos]
+torch.Size([1, 2, 3, 3])
+>>> seen[0][0, 0, 0]                             # the first query can only attend to itself
+tensor([1., 0., 0.])
 """
 
 from __future__ import annotations

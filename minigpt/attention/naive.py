@@ -1,4 +1,25 @@
-"""The readable reference: scores, mask, softmax, weighted sum of values."""
+"""The readable reference: scores, mask, softmax, weighted sum of values.
+
+One query, two keys with scores ``q·k = 0`` and ``ln 3``: the softmax gives
+them weights ``1 / (1 + 3)`` and ``3 / (1 + 3)``, and ``z`` is that average of
+the values:
+
+>>> q = torch.tensor([[[[1.0]]]])                              # [batch n_heads query_pos d_head]
+>>> k = torch.tensor([1.0, 3.0]).log().reshape(1, 1, 2, 1)    # [batch n_heads key_pos d_head]: 0, ln 3
+>>> v = torch.tensor([[[[4.0], [8.0]]]])                       # [batch n_heads key_pos d_head]
+>>> scores, pattern = naive_scores_and_pattern(q, k, causal=False, scale=1.0)
+>>> pattern                                                    # [batch n_heads query_pos key_pos]
+tensor([[[[0.2500, 0.7500]]]])
+>>> round(naive_attention(q, k, v, causal=False, scale=1.0).item(), 4)  # 4 / 4 + 8 * 3 / 4
+7.0
+
+With the causal mask a query sees only the keys up to its own position: the
+first of two queries takes value 0 alone; the second, with equal scores,
+averages both values.
+
+>>> naive_attention(torch.ones(1, 1, 2, 1), torch.ones(1, 1, 2, 1), v, scale=1.0).flatten()
+tensor([4., 6.])
+"""
 
 from __future__ import annotations
 
