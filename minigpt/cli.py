@@ -11,7 +11,8 @@ import argparse
 import importlib
 import sys
 
-PLUGINS = ("minigpt.demo", "minigpt.grading.cli", "minigpt.train.cli", "minigpt.workspace.cli")
+PLUGINS = ("minigpt.demo", "minigpt.grading.cli", "minigpt.grading.autograder_cli", "minigpt.train.cli",
+           "minigpt.workspace.cli")
 
 
 def _plugins():

@@ -59,8 +59,9 @@ class GradeReport:
         """The ``minigpt grade --json`` format."""
         return {"score": self.score, "max_score": self.max_score, "exercises": [r.to_dict() for r in self.results]}
 
-    def to_gradescope(self) -> dict:
-        """Gradescope's autograder ``results.json``."""
+    def to_gradescope(self, visibility: str = "visible") -> dict:
+        """Gradescope's autograder ``results.json``; ``visibility``: when students see each test
+        (``visible``, ``hidden``, ``after_due_date`` or ``after_published``)."""
         titles = {ex.id: ex.title for ex in self.exercises}
         return {
             "score": self.score,
@@ -69,7 +70,8 @@ class GradeReport:
             "tests": [{"name": f"{r.id}" + (f" ({titles[r.id]})" if r.id in titles else ""),
                        "score": r.score, "max_score": r.max_score,
                        "status": "passed" if r.status == "pass" else "failed",
-                       "output": f"[{MARKS.get(r.status, r.status)}] " + r.to_dict()["message"]}
+                       "output": f"[{MARKS.get(r.status, r.status)}] " + r.to_dict()["message"],
+                       "visibility": visibility}
                       for r in self.results],
         }
 
