@@ -193,3 +193,23 @@ def test_a_hostile_submission_scores_zero_and_the_results_stay_the_graders(autog
     assert not any(o.startswith("[PASS]") for o in outputs.values())
     if landlock_abi() > 0:  # writes confined to the sandbox's job folder: the autograder's files are intact
         assert (tmp_path / "source" / CONFIG).is_file() and (tmp_path / "run_autograder").is_file()
+
+
+@pytest.mark.slow
+def test_with_a_wheelhouse_setup_installs_offline_from_the_wheels_in_the_zip(tmp_path):
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    (wheelhouse / "einops-0.8.1-py3-none-any.whl").write_bytes(b"a wheel")
+    (wheelhouse / "minigpt_interp-0.0.1-py3-none-any.whl").write_bytes(b"an old minigpt")  # replaced by this one
+    out = tmp_path / "autograder.zip"
+    assert main(["autograder", "build", "--out", str(out), "--exercise", "ch01.embed",
+                 "--wheelhouse", str(wheelhouse), "--torch", "torch==2.13.0"]) == 0
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        setup = zf.read("setup.sh").decode()
+        config = json.loads(zf.read(CONFIG))
+    assert "wheelhouse/einops-0.8.1-py3-none-any.whl" in names and not any("0.0.1" in n for n in names)
+    assert config["exercises"] == ["ch01.embed"]
+    install = [line for line in setup.splitlines() if "pip install" in line]
+    assert len(install) == 1 and "--no-index --find-links wheelhouse torch==2.13.0 ./minigpt_interp-" in install[0]
+    assert "download.pytorch.org" not in setup
