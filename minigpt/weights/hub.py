@@ -3,7 +3,7 @@
 Names (``gpt2``, ``gpt2-medium``, ``gpt2-large``, ``gpt2-xl``, ``distilgpt2``) are
 looked up in the Hugging Face cache first; only when they are missing, and
 ``HF_HUB_OFFLINE`` is not set, are they downloaded with the ``huggingface_hub``
-client (``pip install "minigpt[hub]"``). A path that exists is taken as it is.
+client (``pip install "minigpt-interp[hub]"``). A path that exists is taken as it is.
 Every failure says what was looked for and where.
 """
 
@@ -69,7 +69,7 @@ def _download(name: str, cache_dir: Path | None, looked: list[Path]) -> Path:
     except ImportError:
         raise CheckpointError(
             f"{name!r} is not in the Hugging Face cache (looked in {where}); downloading it needs the "
-            "huggingface_hub client: pip install 'minigpt[hub]' (or pass a local folder)"
+            "huggingface_hub client: pip install 'minigpt-interp[hub]' (or pass a local folder)"
         ) from None
     try:
         folder = snapshot_download(
