@@ -1,4 +1,10 @@
-"""Helpers shared by the benchmarks: twin models with equal weights, and fair timing."""
+"""Helpers shared by the benchmarks: fair timing, the machine, quiet peers.
+
+Twin models with equal weights come from :func:`minigpt.testing.gpt2_twins`. Each benchmark
+runs as ``python benchmarks/NAME.py``, which puts this folder first on ``sys.path``, so
+``from common import ...`` finds this file; a test that imports a benchmark puts the folder
+there itself (``monkeypatch.syspath_prepend``).
+"""
 
 from __future__ import annotations
 
@@ -10,21 +16,11 @@ from typing import Callable
 import torch
 
 
-def gpt2_twins(attn_implementation: str = "sdpa", **geometry):
-    """A random ``transformers.GPT2LMHeadModel`` (gpt2 geometry by default) and a minigpt GPT with its weights."""
+def quiet_transformers() -> None:
+    """Hugging Face's warnings off: a benchmark prints figures, not advice."""
     import transformers
 
-    from minigpt import GPT
-    from minigpt.hf_weights import config_from_hf, load_hf_state_dict
-
     transformers.logging.set_verbosity_error()
-    torch.manual_seed(0)
-    hc = transformers.GPT2Config(**geometry)
-    hc._attn_implementation = attn_implementation
-    hf = transformers.GPT2LMHeadModel(hc).eval()
-    ours = GPT(config_from_hf(hc.to_dict()), attention="sdpa").eval()
-    load_hf_state_dict(ours, hf.state_dict())
-    return hf, ours
 
 
 def time_pair(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2) -> dict[str, float]:

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, time_pair  # noqa: E402
-
-from minigpt import GPT, GPTConfig  # noqa: E402
-from minigpt.device import pick_device, synchronize  # noqa: E402
+from common import machine, time_pair
+from minigpt import GPT, GPTConfig
+from minigpt.device import pick_device, synchronize
 
 SIZES = {
     "small": dict(n_layers=2, d_model=128, n_heads=4, d_vocab=256, n_ctx=256),

@@ -14,7 +14,8 @@ import json
 import torch
 
 import minigpt.functional as mf
-from common import gpt2_twins, machine, time_pair
+from common import machine, quiet_transformers, time_pair
+from minigpt.testing import gpt2_twins
 
 
 def main() -> None:
@@ -22,6 +23,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
+    quiet_transformers()
     hf, ours = gpt2_twins()
     print(f"gpt2 geometry, random weights, fp32; {machine()}; HF attention: {hf.config._attn_implementation}")
     rows = []

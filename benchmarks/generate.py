@@ -13,7 +13,8 @@ import json
 
 import torch
 
-from common import gpt2_twins, machine, time_pair
+from common import machine, quiet_transformers, time_pair
+from minigpt.testing import gpt2_twins
 
 
 def main() -> None:
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--no-uncached", action="store_true", help="skip the slow runs without a cache")
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
+    quiet_transformers()
     hf, ours = gpt2_twins()
     print(f"gpt2 geometry, random weights, fp32; {machine()}")
     prompt = torch.randint(0, 50257, (1, 16), generator=torch.Generator().manual_seed(0))

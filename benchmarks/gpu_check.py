@@ -32,12 +32,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from minigpt import GPT, GPTConfig  # noqa: E402
-from minigpt.attention import get_attention, kernel_info, list_attention, naive_attention, supports_backward  # noqa: E402,E501
-from minigpt.device import autocast, device_name, grad_scaler, synchronize  # noqa: E402
-from minigpt.kv_cache import KVCache  # noqa: E402
+from common import quiet_transformers
+from minigpt import GPT, GPTConfig
+from minigpt.attention import get_attention, kernel_info, list_attention, naive_attention, supports_backward  # noqa: E501
+from minigpt.device import autocast, device_name, grad_scaler, synchronize
+from minigpt.kv_cache import KVCache
+from minigpt.testing import gpt2_twins
 from minigpt.train.amp import amp_step  # noqa: E402
 
 DEV = torch.device("cuda")
@@ -202,16 +202,9 @@ def model_checks(r: Report) -> None:
         b = model.generate(prompt, max_new_tokens=20, static_cache=True, stop_at_eos=False)
     r.check("generate.bf16_autocast_dynamic_equals_static", torch.equal(a, b))
     try:
-        import transformers
-
-        from minigpt.hf_weights import config_from_hf, load_hf_state_dict
-
-        transformers.logging.set_verbosity_error()
-        torch.manual_seed(0)
-        hc = transformers.GPT2Config(n_layer=2, n_embd=128, n_head=4, n_positions=128, vocab_size=300)
-        hf = transformers.GPT2LMHeadModel(hc).to(DEV).eval()
-        ours = GPT(config_from_hf(hc.to_dict())).to(DEV).eval()
-        load_hf_state_dict(ours, hf.state_dict())
+        quiet_transformers()
+        hf, ours = gpt2_twins(n_layer=2, n_embd=128, n_head=4, n_positions=128, vocab_size=300)
+        hf, ours = hf.to(DEV), ours.to(DEV)
         want = hf.generate(prompt, max_new_tokens=30, do_sample=False, eos_token_id=None, pad_token_id=0)
         r.check("generate.equals_transformers", torch.equal(ours.generate(prompt, max_new_tokens=30, stop_at_eos=False), want))
     except ImportError:
@@ -255,8 +248,7 @@ def generate_benchmark(r: Report) -> None:
     """Greedy tokens/s, gpt2 geometry (random weights), 16-token prompt, 128 new tokens, batch 1, bf16 weights."""
     import transformers
 
-    from common import gpt2_twins
-
+    quiet_transformers()
     torch.backends.cuda.matmul.allow_tf32 = True
     geometry = {} if DEV.type == "cuda" else dict(n_layer=2, n_embd=64, n_head=4, vocab_size=300)  # CPU: a dry run
     hf, ours = gpt2_twins(**geometry)

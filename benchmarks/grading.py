@@ -24,13 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import machine
 from minigpt.grading import all_exercises
 from minigpt.grading.grade import grade_folder
 from minigpt.grading.reference import solutions_module
 from minigpt.grading.workshop import grade_submissions
-
-sys.path.insert(0, str(Path(__file__).parent))
-from common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,39 +23,19 @@ import argparse
 import contextlib
 import gc
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
-
-from minigpt import GPT  # noqa: E402
-from minigpt.device import (  # noqa: E402
+from common import machine, quiet_transformers
+from minigpt.device import (
     autocast, device_name, flops_per_token, parse_dtype, peak_flops, pick_device, synchronize,
 )
+from minigpt.testing import gpt2_twins
 
 GPT2 = dict(n_layer=12, n_embd=768, n_head=12)
 SMOKE = dict(n_layer=2, n_embd=64, n_head=4)
-
-
-def build_twins(geometry: dict, vocab: int, seq: int):
-    """A ``transformers.GPT2LMHeadModel`` (sdpa attention, no dropout) and a minigpt GPT with its weights."""
-    import transformers
-
-    from minigpt.hf_weights import config_from_hf, load_hf_state_dict
-
-    transformers.logging.set_verbosity_error()
-    torch.manual_seed(0)
-    hc = transformers.GPT2Config(**geometry, vocab_size=vocab, n_positions=seq,
-                                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    hc._attn_implementation = "sdpa"
-    hf = transformers.GPT2LMHeadModel(hc)
-    ours = GPT(config_from_hf(hc.to_dict()), attention="sdpa")
-    load_hf_state_dict(ours, hf.state_dict())
-    return hf, ours
 
 
 def make_optimizer(model: torch.nn.Module, device: torch.device):
@@ -147,7 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     geometry = SMOKE if args.smoke else GPT2
-    hf, ours = build_twins(geometry, args.vocab, args.seq)
+    quiet_transformers()
+    hf, ours = gpt2_twins(**geometry, vocab_size=args.vocab, n_positions=args.seq)  # sdpa on both sides, no dropout
     cfg = ours.cfg
     name = device_name(device)
     peak = peak_flops(name, args.dtype)

@@ -72,10 +72,10 @@ from minigpt import GPT, GPTConfig, KVCache, get_tokenizer
 from minigpt.checkpoints import load_checkpoint, load_history
 from minigpt.data.corpus import stdlib_corpus
 from minigpt.grading import check
-from minigpt.pretrained import cached_snapshot
 from minigpt.tokenizer.bpe import pretokenize
 from minigpt.train.stdlib import with_bos  # [batch pos] -> [batch 1+pos], the BOS byte in front
 from minigpt.viz import colored_tokens, plot_attention_pattern, plot_curves, plot_head_grid, plot_matrix
+from minigpt.weights.hub import cached_snapshot
 from minigpt.workspace import load_exercises, mine_or_reference, setup_notebook
 
 setup_notebook()
@@ -373,7 +373,7 @@ print(f"your Transformer: {sum(p.numel() for p in mine.parameters()):,} paramete
 print(f"max |your logits - minigpt's| = {(logits_mine - logits_ref).abs().max():.2e}")
 try:
     import transformers
-    from minigpt.hf_weights import config_to_hf, minigpt_to_hf
+    from minigpt.weights.hf_map import config_to_hf, minigpt_to_hf
 
     transformers.utils.logging.disable_progress_bar()
 except ImportError:

@@ -8,9 +8,8 @@ sub-folders have their own).
 from __future__ import annotations
 
 import pytest
-import torch
 
-from minigpt import GPT, GPTConfig
+from minigpt import GPTConfig
 
 
 def small_config(**overrides) -> GPTConfig:
@@ -20,25 +19,16 @@ def small_config(**overrides) -> GPTConfig:
 
 
 def hf_twin(n_layer=2, n_embd=48, n_head=4, n_positions=40, vocab_size=97, seed=0, **hf_kwargs):
-    """A random ``GPT2LMHeadModel`` and a minigpt ``GPT`` holding the same weights."""
-    transformers = pytest.importorskip("transformers")
-    from minigpt.hf_weights import config_from_hf, load_hf_state_dict
+    """A random ``GPT2LMHeadModel`` and a minigpt ``GPT`` holding the same weights (skips without transformers).
 
-    torch.manual_seed(seed)
-    hc = transformers.GPT2Config(
-        n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions,
-        vocab_size=vocab_size, bos_token_id=vocab_size - 1, eos_token_id=vocab_size - 1,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **hf_kwargs,
-    )
-    hc._attn_implementation = "eager"
-    hf = transformers.GPT2LMHeadModel(hc).eval()
-    with torch.no_grad():  # non-trivial LayerNorm and bias values, so a mix-up shows
-        for name, p in hf.named_parameters():
-            if name.endswith("bias") or ".ln_" in name or "ln_f" in name:
-                p.add_(torch.randn_like(p) * 0.1)
-    ours = GPT(config_from_hf(hc.to_dict())).eval()
-    load_hf_state_dict(ours, hf.state_dict())
-    return hf, ours
+    :func:`minigpt.testing.gpt2_twins` with the tests' settings: a small geometry, eager
+    attention on Hugging Face's side, and perturbed biases and LayerNorms so a mix-up shows.
+    """
+    pytest.importorskip("transformers")
+    from minigpt.testing import gpt2_twins
+
+    return gpt2_twins(n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions, vocab_size=vocab_size,
+                      seed=seed, attn_implementation="eager", perturb=True, **hf_kwargs)
 
 
 def load_stub(file: str):
