@@ -80,7 +80,8 @@ def weight_table(cfg: GPTConfig) -> dict[str, Entry]:
                 tuple((our + f"attn.W_{n}", _qkv_weight(i, n_heads)) for i, n in enumerate("QKV")),
             ),
             hf + "attn.c_attn.bias": Entry(
-                (3 * n_heads * d_head,), tuple((our + f"attn.b_{n}", _qkv_bias(i, n_heads)) for i, n in enumerate("QKV"))
+                (3 * n_heads * d_head,),
+                tuple((our + f"attn.b_{n}", _qkv_bias(i, n_heads)) for i, n in enumerate("QKV")),
             ),
             hf + "attn.c_proj.weight": Entry(  # Conv1D: [n_heads*d_head, d_model] -> [n_heads, d_head, d_model]
                 (n_heads * d_head, d_model), ((our + "attn.W_O", _per_head_rows(n_heads)),)
@@ -88,7 +89,7 @@ def weight_table(cfg: GPTConfig) -> dict[str, Entry]:
             hf + "attn.c_proj.bias": Entry((d_model,), ((our + "attn.b_O", _same),)),
             hf + "ln_2.weight": Entry((d_model,), ((our + "ln2.w", _same),)),
             hf + "ln_2.bias": Entry((d_model,), ((our + "ln2.b", _same),)),
-            hf + "mlp.c_fc.weight": Entry((d_model, d_mlp), ((our + "mlp.W_in", _same),)),  # Conv1D = our [d_model, d_mlp]
+            hf + "mlp.c_fc.weight": Entry((d_model, d_mlp), ((our + "mlp.W_in", _same),)),  # Conv1D = [d_model, d_mlp]
             hf + "mlp.c_fc.bias": Entry((d_mlp,), ((our + "mlp.b_in", _same),)),
             hf + "mlp.c_proj.weight": Entry((d_mlp, d_model), ((our + "mlp.W_out", _same),)),
             hf + "mlp.c_proj.bias": Entry((d_model,), ((our + "mlp.b_out", _same),)),
