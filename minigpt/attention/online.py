@@ -24,7 +24,8 @@ Memory is O(T): besides the output, only one tile of scores ``[block_q,
 block_k]`` lives at a time, and so does the mask: each tile builds its own
 (``masks.causal_mask(..., queries=, keys=)``), never the whole ``[query_pos,
 key_pos]`` matrix (at 8,192 positions a full boolean mask alone is 64 MiB;
-``benchmarks/attention_memory.py`` measures it). Under a causal mask, tiles of
+``benchmarks/attention_memory.py`` measures it); a caller's ``attn_mask`` is
+read a tile at a time too. Under a causal mask, tiles of
 keys that no query of the block can see are skipped entirely, and tiles wholly
 below the diagonal need no mask at all. On a GPU, FlashAttention's point is to
 never write the score matrix to memory; here the kernel teaches the idea and
