@@ -116,6 +116,31 @@ def key_frequencies(coeffs: Tensor, rel_threshold: float = 0.1) -> list[int]:
     raise NotImplementedError("power = (coeffs[1::2] ** 2) + (coeffs[2::2] ** 2), summed over the other axes: index i is frequency i + 1")
 
 
+def embedding_svd(W_E: Tensor, basis: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """The singular values of the residues' embedding, and the frequency of its top ``n`` singular vectors.
+
+    ``W_E [d_vocab, d_model]`` is the whole embedding (rows ``0 .. p-1`` are the residues, then
+    ``=``); ``basis [p, p]`` is the Fourier basis, so ``p = basis.shape[0]``. Keep the residues'
+    rows, remove their mean over the tokens (centre each column), and take the SVD
+    ``U S Vh`` (``torch.linalg.svd``, ``full_matrices=False``). Return
+
+    - ``S``, the singular values, ``[min(p, d_model)]``, largest first;
+    - for each of the first ``n`` columns of ``U`` (a function of the token, ``[p]``), the
+      frequency ``k`` (numbered from 1) with the most power ``cos k² + sin k²`` in its 1-D
+      Fourier coefficients (``fft1d``): int64 ``[n]``.
+
+    Singular vectors are defined up to sign (and, for equal singular values, up to a rotation
+    within their plane): the power per frequency does not care.
+
+    >>> x = torch.arange(5.0)
+    >>> wave = torch.stack([torch.cos(2 * math.pi * 2 * x / 5), torch.sin(2 * math.pi * 2 * x / 5)], dim=1)
+    >>> W_E = torch.cat([wave + 1.0, torch.tensor([[9.0, 9.0]])])   # frequency 2 plus a mean, then the = token
+    >>> embedding_svd(W_E, fourier_basis(5), 2)
+    (tensor([1.5811, 1.5811]), tensor([2, 2]))
+    """
+    raise NotImplementedError("X = W_E[:p] - W_E[:p].mean(dim=0); U, S, Vh = torch.linalg.svd(X, full_matrices=False). The columns U[:, i] are functions of the token: coefficients basis @ U[:, :n], power rows 2k-1 and 2k")
+
+
 def project_onto_frequency(x: Tensor, freq: int, basis: Tensor) -> Tensor:
     """The part of ``x [p, ...]`` that oscillates at frequency ``freq`` along the first axis: ``[p, ...]``.
 
@@ -149,6 +174,56 @@ def neuron_frequency_clusters(coeffs: Tensor, threshold: float = 0.85) -> Tensor
     tensor([2, 0])
     """
     raise NotImplementedError("sq = coeffs ** 2 with sq[0, 0] = 0; for k: idx = [0, 2k-1, 2k], block = sq[idx][:, idx].sum((0, 1))")
+
+
+# ---------------------------------------------------------------------------
+# Reading the weights
+# ---------------------------------------------------------------------------
+
+
+def effective_weights(W_E: Tensor, W_V: Tensor, W_O: Tensor, W_in: Tensor, W_out: Tensor, W_U: Tensor,
+                      p: int) -> tuple[Tensor, Tensor]:
+    """The maps from input tokens to the MLP neurons, and from the neurons to the answers: ``(W_neur, W_logit)``.
+
+    ``W_E [d_vocab, d_model]``, ``W_V [n_heads, d_model, d_head]``, ``W_O [n_heads, d_head, d_model]``,
+    ``W_in [d_model, d_mlp]``, ``W_out [d_mlp, d_model]``, ``W_U [d_model, d_vocab]``; tokens ``0 .. p-1``
+    are the residues (``=`` is token ``p``: leave it out on both sides).
+
+    - ``W_neur [n_heads, p, d_mlp]``: ``W_neur[h] = W_E[:p] @ W_V[h] @ W_O[h] @ W_in``, what head ``h``
+      carries from residue ``a`` to each neuron's input when it attends to ``a`` only;
+    - ``W_logit [d_mlp, p]``: ``W_out @ W_U[:, :p]``, what each neuron adds to each answer's logit.
+
+    >>> W_E = torch.tensor([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])      # p = 2 residues, then =
+    >>> eye = torch.eye(2)[None]                                      # one head with W_V = W_O = identity
+    >>> W_neur, W_logit = effective_weights(W_E, eye, eye, torch.ones(2, 3), torch.ones(3, 2), torch.eye(2, 3), p=2)
+    >>> W_neur.shape, W_logit.shape
+    (torch.Size([1, 2, 3]), torch.Size([3, 2]))
+    """
+    raise NotImplementedError("W_OV = W_V @ W_O is [n_heads, d_model, d_model] (matmul broadcasts over the head axis). W_neur = W_E[:p] @ W_OV @ W_in; W_logit = W_out @ W_U[:, :p] (the = column is not an answer).")
+
+
+def frequency_ablation(logits: Tensor, neurons: Tensor, W_logit: Tensor, clusters: Tensor, labels: Tensor,
+                       freqs: list[int]) -> tuple[Tensor, Tensor]:
+    """Loss and accuracy once the neurons of each frequency are mean-ablated: two float64 ``[len(freqs)]``.
+
+    ``logits [n, p]``: the model's logits at ``=`` over the residues, one row per pair;
+    ``neurons [n, d_mlp]``: the MLP activations at ``=`` for the same pairs; ``W_logit [d_mlp, p]``
+    (``effective_weights``); ``clusters [d_mlp]`` int64: each neuron's frequency, ``0`` for none
+    (``neuron_frequency_clusters``); ``labels [n]``.
+
+    For each ``k`` in ``freqs``, replace the activations of the neurons with ``clusters == k`` by
+    their mean over the ``n`` pairs (a *mean ablation*). The logits are linear in the activations
+    (one layer, nothing after the MLP but ``W_out`` and ``W_U``), so the ablated logits are
+    ``logits - (neurons[:, S] - neurons[:, S].mean(0)) @ W_logit[S]`` for those neurons ``S``.
+    Return the mean cross-entropy of the ablated logits (float64) against ``labels``, and their
+    accuracy (the fraction of pairs whose largest logit is the label, float64), one entry per ``k``.
+
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])          # two pairs, both right (loss 0.127)
+    >>> neurons, W_logit = torch.tensor([[1.0], [0.0]]), torch.tensor([[2.0, 0.0]])   # one neuron, frequency 1
+    >>> frequency_ablation(logits, neurons, W_logit, torch.tensor([1]), torch.tensor([0, 1]), [1])
+    (tensor([0.3133], dtype=torch.float64), tensor([1.], dtype=torch.float64))
+    """
+    raise NotImplementedError("for k: S = clusters == k; delta = neurons[:, S] - neurons[:, S].mean(dim=0) ([n, |S|]), over the pairs. Ablated = logits - delta @ W_logit[S] (all in float64); F.cross_entropy(ablated, labels), argmax(-1)")
 
 
 # ---------------------------------------------------------------------------

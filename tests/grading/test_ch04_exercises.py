@@ -27,7 +27,7 @@ def test_chapter_has_the_planned_exercises():
     names = [ex.name for ex in EXERCISES]
     assert names == ["modular_pairs", "fourier_basis", "fft1d", "fft2d", "key_frequencies", "project_onto_frequency",
                      "neuron_frequency_clusters", "xpy_directions", "restricted_loss", "excluded_loss",
-                     "sum_sq_weights"]
+                     "sum_sq_weights", "embedding_svd", "effective_weights", "frequency_ablation"]
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
@@ -116,3 +116,85 @@ def test_losses_equal_the_library():
     model = torch.nn.Linear(3, 2)
     assert sol.sum_sq_weights(dict(model.named_parameters())).item() == pytest.approx(
         lib_progress.sum_sq_weights(model))
+
+
+# ---------------------------------------------------------------------------
+# oracles for the weights' exercises: a real forward pass with hooks
+# ---------------------------------------------------------------------------
+
+
+def _small_grokking_model(p: int = 7):
+    from minigpt import GPT
+    from minigpt.grokking_model import grokking_config, init_grokking_
+
+    model = GPT(grokking_config(p, d_model=16, n_heads=2, d_mlp=32))
+    init_grokking_(model, "tl", seed=3)
+    return model
+
+
+@torch.no_grad()
+def test_effective_weights_are_what_the_neurons_and_logits_receive():
+    """Every head looking at ``a`` only, no positions or biases: the neurons' input is ``W_E[=] @ W_in + Σ_h W_neur[h, a]``."""
+    p = 7
+    model = _small_grokking_model(p)
+    for name, param in model.named_parameters():
+        if not name.split(".")[-1].startswith("W_") or "W_pos" in name:
+            param.zero_()
+    attn, mlp = model.blocks[0].attn, model.blocks[0].mlp
+    W_neur, W_logit = sol.effective_weights(model.W_E, attn.W_V, attn.W_O, mlp.W_in, mlp.W_out, model.W_U, p)
+
+    def look_at_a(pattern, hook):
+        out = torch.zeros_like(pattern)
+        out[..., 0] = 1.0
+        return out
+
+    tokens = all_pairs(p)
+    names = ("blocks.0.mlp.hook_pre", "blocks.0.mlp.hook_post", "blocks.0.hook_resid_mid")
+    with model.hooks(fwd_hooks=[("blocks.0.attn.hook_pattern", look_at_a)]):
+        logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+    pre = cache["blocks.0.mlp.hook_pre"][:, -1]  # [p*p, d_mlp]
+    torch.testing.assert_close(pre - model.W_E[p] @ mlp.W_in, W_neur.sum(0)[tokens[:, 0]], atol=1e-5, rtol=1e-4)
+    direct = cache["blocks.0.hook_resid_mid"][:, -1] @ model.W_U[:, :p]
+    torch.testing.assert_close(logits[:, -1, :p] - direct, cache["blocks.0.mlp.hook_post"][:, -1] @ W_logit,
+                               atol=1e-5, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_frequency_ablation_equals_a_mean_ablation_hook():
+    from minigpt.interp.grok import grok_grids
+
+    p = 7
+    model = _small_grokking_model(p)
+    grids = grok_grids(model)
+    logits, neurons = grids["logits"].reshape(p * p, p), grids["neurons"].reshape(p * p, -1)
+    mlp = model.blocks[0].mlp
+    W_logit = mlp.W_out @ model.W_U[:, :p]
+    clusters = torch.arange(mlp.W_in.shape[1]) % 4  # frequencies 1..3, and 0 for a quarter of the neurons
+    labels = modular_labels(all_pairs(p), p)
+    losses, accuracies = sol.frequency_ablation(logits, neurons, W_logit, clusters, labels, [1, 2, 0])
+    for i, k in enumerate([1, 2, 0]):
+        members = clusters == k
+
+        def mean_ablate(post, hook):
+            post = post.clone()
+            post[:, -1, members] = post[:, -1, members].mean(dim=0)
+            return post
+
+        with model.hooks(fwd_hooks=[("blocks.0.mlp.hook_post", mean_ablate)]):
+            hooked = model(all_pairs(p))[:, -1, :p].double()
+        assert losses[i].item() == pytest.approx(torch.nn.functional.cross_entropy(hooked, labels).item(), rel=1e-5)
+        assert accuracies[i].item() == (hooked.argmax(-1) == labels).double().mean().item()
+
+
+def test_embedding_svd_equals_torch_and_the_library():
+    p = 13
+    g = torch.Generator().manual_seed(4)
+    x = torch.arange(p, dtype=torch.float32)
+    W_E = 0.01 * torch.randn(p + 1, 20, generator=g) + torch.randn(1, 20, generator=g)
+    for k, amplitude in ((4, 3.0), (1, 2.0)):
+        W_E[:p] += amplitude * torch.cos(2 * torch.pi * k * x / p)[:, None] * torch.randn(20, generator=g)
+        W_E[:p] += amplitude * torch.sin(2 * torch.pi * k * x / p)[:, None] * torch.randn(20, generator=g)
+    S, freqs = sol.embedding_svd(W_E, sol.fourier_basis(p), 4)
+    torch.testing.assert_close(S, torch.linalg.svdvals(W_E[:p] - W_E[:p].mean(0)))
+    assert freqs.tolist() == [4, 4, 1, 1]
+    assert lib.key_frequencies(W_E[:p]) == [4, 1]

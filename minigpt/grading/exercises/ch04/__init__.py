@@ -7,3 +7,4 @@ tell every mutant apart from the reference and from the other mutants
 """
 
 from . import basis, transforms, neurons, progress  # noqa: F401  (registration order: chapter order)
+from . import weights  # noqa: F401  (added later: the SVD of W_E, W_neur and W_logit, ablating a frequency)
