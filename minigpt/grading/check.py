@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,6 +21,8 @@ import torch
 
 from ._child import call_with_model
 from .compare import OK, Verdict, compare, compare_sample_rows
+from .diagnosers import Diagnosis, diagnose_generic
+from .diagnosers.stability import explain_error
 from .reference import reference
 from .registry import Case, Exercise, get_exercise
 
@@ -35,6 +38,7 @@ class CheckResult:
     message: str
     diagnosis: str | None = None
     hints: list[str] = field(default_factory=list)
+    family: str | None = None  # who named the mistake: "mutant" (a registered one) or a generic family ("axis", ...)
 
     def __str__(self) -> str:
         mark = {"pass": "PASS", "fail": "FAIL", "not_implemented": "TODO"}.get(self.status, self.status.upper())
@@ -113,42 +117,78 @@ def expected_outputs(ex: Exercise, cases: list[Case]) -> list[Any]:
     return [call(ex, ref, case) for case in cases]
 
 
-def diagnose(ex: Exercise, cases: list[Case], outputs: list[Any]) -> str | None:
-    """The known mistake whose outputs equal the learner's on every case, if any."""
+def diagnose(ex: Exercise, cases: list[Case], outputs: list[Any], expected: list[Any] | None = None,
+             budget_s: float = 1.0) -> Diagnosis | None:
+    """The mistake whose outputs equal the learner's on every case: a registered mutant, else a generic family.
+
+    The generic families (:mod:`minigpt.grading.diagnosers`) run only when no mutant
+    matched, and stop after ``budget_s`` seconds.
+    """
     for mutant in ex.mutants:
         try:
             wrong = mutant.expected_fn or mutant.fn
             if all(judge(ex, c, call(ex, wrong, c), o).passed for c, o in zip(cases, outputs)):
-                return mutant.diagnosis
+                return Diagnosis(mutant.diagnosis, "mutant")
         except Exception:
             continue
-    return None
+    expected = expected_outputs(ex, cases) if expected is None else expected
+    return diagnose_generic(ex, cases, outputs, expected, judge, budget_s)
+
+
+@contextmanager
+def one_thread():
+    """Torch on one thread: the cases are tiny, and on a busy machine more threads make each op 10-20x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def grade_outputs(ex: Exercise, cases: list[Case], outputs: list[Any]) -> CheckResult:
     """Compare outputs (already computed, e.g. by a sandbox) with the reference's."""
+    with one_thread():
+        return _grade_outputs(ex, cases, outputs)
+
+
+def _grade_outputs(ex: Exercise, cases: list[Case], outputs: list[Any]) -> CheckResult:
     expected = expected_outputs(ex, cases)
     for i, (case, exp, got) in enumerate(zip(cases, expected, outputs)):
         verdict = judge(ex, case, exp, got)
         if not verdict.passed:
             where = f"case {i + 1} of {len(cases)}: " if len(cases) > 1 else ""
+            found = diagnose(ex, cases, outputs, expected)
             return CheckResult(ex.id, "fail", 0.0, ex.points, where + verdict.message,
-                               diagnose(ex, cases, outputs), ex.hints)
+                               found and found.text, ex.hints, found and found.family)
     return CheckResult(ex.id, "pass", ex.points, ex.points, f"all {len(cases)} cases match the reference")
+
+
+def _explain_error(ex: Exercise, impl: Callable[..., Any], index: int, exc: Exception) -> Diagnosis | None:
+    """An exception on the one case with large values, and every other case right: a stability problem."""
+    try:
+        return explain_error(ex, ex.make_cases(), index, exc, lambda case: call(ex, impl, case), judge)
+    except Exception:  # the learner's code failing elsewhere too: the exception says enough
+        return None
 
 
 def check(exercise_id: str, impl: Callable[..., Any]) -> CheckResult:
     """Run ``impl`` on the exercise's seeded cases, in this process, and say what is wrong if anything."""
-    ex = get_exercise(exercise_id)
+    with one_thread():  # the cases are tiny: torch's threads only add overhead (and much of it on a busy machine)
+        return _check(get_exercise(exercise_id), impl)
+
+
+def _check(ex: Exercise, impl: Callable[..., Any]) -> CheckResult:
     outputs = []
-    for case in ex.make_cases():
+    for i, case in enumerate(ex.make_cases()):
         try:
             outputs.append(call(ex, impl, case))
         except NotImplementedError:
             return CheckResult(ex.id, "not_implemented", 0.0, ex.points, "not implemented yet", None, ex.hints)
         except Exception as exc:
             frame = traceback.extract_tb(exc.__traceback__)[-1]
+            found = _explain_error(ex, impl, i, exc)
             return CheckResult(ex.id, "error", 0.0, ex.points,
                                f"raised {type(exc).__name__}: {exc} (line {frame.lineno} of {frame.filename})",
-                               None, ex.hints)
+                               found and found.text, ex.hints, found and found.family)
     return grade_outputs(ex, ex.make_cases(), outputs)  # fresh cases: impl may have changed its inputs in place

@@ -33,6 +33,15 @@ def _fmt_index(index: tuple[int, ...]) -> str:
     return "[" + ", ".join(map(str, index)) + "]"
 
 
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The index of entry ``flat`` of a row-major tensor (``torch.unravel_index``, without its cost)."""
+    index = []
+    for n in reversed(shape):
+        flat, i = divmod(flat, n)
+        index.append(i)
+    return tuple(reversed(index))
+
+
 def compare(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e-4, what: str = "output") -> Verdict:
     """Is ``got`` the reference ``expected``? Tensors, numbers, and tuples/lists of them."""
     if isinstance(expected, (tuple, list)):
@@ -94,8 +103,7 @@ def _compare_tensors(expected: Tensor, got: Any, atol: float, rtol: float, what:
     allowed = atol + rtol * expected.double().abs().masked_fill(~torch.isfinite(expected), 0.0)
     over = err > allowed
     if over.any():
-        flat = int((err - allowed).argmax())
-        idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), expected.shape))
+        idx = _unravel(int((err - allowed).argmax()), expected.shape)
         return Verdict(False, "values", f"{what}: {int(over.sum())} of {expected.numel()} values are off; the largest "
                        f"error is at {_fmt_index(idx)}: expected {expected[idx].item():.6g}, got {got[idx].item():.6g}")
     return OK
