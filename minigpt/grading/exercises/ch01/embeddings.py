@@ -21,6 +21,9 @@ def layer_norm_cases() -> list[Case]:
         # variance ~ eps: where eps goes matters
         dict(x=_randn(g, 1, 4, 5, scale=1e-3, shift=2e-3), w=_randn(g, 5), b=_randn(g, 5), eps=1e-5),
         dict(x=_randn(g, 3, 2, 6, shift=0.5), w=_randn(g, 6), b=_randn(g, 6), eps=0.5),
+        # stability: far from 0 (and exact in float32), where E[x²] - E[x]² cancels to noise; centre x first
+        dict(x=1024.0 + torch.randint(-40, 41, (2, 3, 16), generator=g) / 8, w=_randn(g, 16), b=_randn(g, 16),
+             eps=1e-5),
     ]
 
 

@@ -51,8 +51,10 @@ register_exercise(
 
 def cross_entropy_cases() -> list[Case]:
     g = torch.Generator().manual_seed(110)
-    return [dict(logits=_randn(g, b, p, v, scale=2.0), tokens=torch.randint(0, v, (b, p), generator=g))
-            for b, p, v in ((2, 5, 7), (1, 6, 9), (3, 3, 4))]
+    # the last case is for stability: logits in the thousands, where softmax(...).log() underflows to
+    # log(0) = -inf and exp overflows; log_softmax stays finite
+    return [dict(logits=_randn(g, b, p, v, scale=s), tokens=torch.randint(0, v, (b, p), generator=g))
+            for b, p, v, s in ((2, 5, 7, 2.0), (1, 6, 9, 2.0), (3, 3, 4, 2.0), (2, 4, 6, 1e3))]
 
 
 def _ce_gather(log_probs, targets):
@@ -151,8 +153,9 @@ register_exercise(
 
 def top_p_cases() -> list[Case]:
     g = torch.Generator().manual_seed(112)
+    # the last case is for stability: logits in the hundreds, where a softmax written as exp / sum overflows
     return [dict(logits=_randn(g, b, v, scale=s), p=p)
-            for b, v, s, p in ((3, 8, 1.5, 0.6), (2, 6, 2.0, 0.9), (2, 7, 2.5, 0.2))]
+            for b, v, s, p in ((3, 8, 1.5, 0.6), (2, 6, 2.0, 0.9), (2, 7, 2.5, 0.2), (3, 6, 300.0, 0.9))]
 
 
 def _nucleus(logits, p, *, strict_crossing=False, descending=True, sort=True, fill=-INF):
@@ -205,10 +208,13 @@ def sampler_cases() -> list[Case]:
     # two hand-picked rows: no token above 0.6 at temperature 1, and the top-p nucleus of the
     # temperature-2 case differs from the unscaled one (so each mistake shows somewhere)
     rows = torch.tensor([[1.0, 0.2, 1.6, -0.5, 0.4, -1.2], [-0.7, 1.3, 0.0, 0.6, 1.1, -0.2]])
+    # stability: one more row in the second case, logits near 1e4 (2e4 once divided by the temperature),
+    # where exp overflows unless the softmax subtracts the max
+    large = torch.tensor([[1e4, 1e4 - 1.0, 1e4 - 2.0, 1e4 - 0.5, 0.0, -1e4]])
     n = 4000  # samples of each distinct row
     settings = (dict(temperature=1.0, top_p=0.6), dict(temperature=0.5, top_k=3), dict(temperature=2.0, top_p=0.7),
                 dict(temperature=0.0, top_k=2))
-    return [dict(logits=rows.repeat_interleave(n, dim=0), seed=1000 + i, **s)
+    return [dict(logits=(torch.cat([rows, large]) if i == 1 else rows).repeat_interleave(n, dim=0), seed=1000 + i, **s)
             for i, s in enumerate(settings)]
 
 
