@@ -31,3 +31,16 @@ __all__ = [
     "ov_circuit", "per_token_loss", "pos_qk_circuit", "previous_token_score", "qk_circuit", "repeat_loss",
     "repeat_positions", "residual_stack", "stripe_score", "top1_accuracy", "zero_ablation_hook",
 ]
+
+# Locating and editing: logit and tuned lens, causal tracing, ROME.
+from .causal_tracing import CausalTrace, causal_trace, trace_hook_name, trace_window  # noqa: E402
+from .lens import TunedLens, kl_to_final, layer_residuals, logit_lens, readout  # noqa: E402
+from .prompts import as_tokens, subject_positions  # noqa: E402
+from .edit_metrics import EditMetrics, Fact, edit_metrics  # noqa: E402
+from .rome import RankOneUpdate, apply_rank_one, mlp_key_covariance, rome_edit, rome_update  # noqa: E402
+
+__all__ += [
+    "CausalTrace", "EditMetrics", "Fact", "RankOneUpdate", "TunedLens", "apply_rank_one", "as_tokens",
+    "causal_trace", "edit_metrics", "kl_to_final", "layer_residuals", "logit_lens", "mlp_key_covariance",
+    "readout", "rome_edit", "rome_update", "subject_positions", "trace_hook_name", "trace_window",
+]
