@@ -7,7 +7,8 @@ One concern per module:
 - :mod:`~minigpt.interp.attribution`: direct logit attribution per component and per head;
 - :mod:`~minigpt.interp.ablation`: zero and mean ablation hooks, ablation scores;
 - :mod:`~minigpt.interp.factored`: ``FactoredMatrix``, low-rank ``A @ B`` kept factored;
-- :mod:`~minigpt.interp.circuits`: QK and OV circuits, full circuits, top-1 accuracy;
+- :mod:`~minigpt.interp.circuits`: QK and OV circuits, full circuits, top-1 accuracy, copying scores;
+- :mod:`~minigpt.interp.decompose`: a head's queries and keys, and its attention scores, split by component;
 - :mod:`~minigpt.interp.composition`: Q/K/V-composition scores and their random baseline.
 
 >>> from minigpt.interp import head_scores, FactoredMatrix   # no side effects on import
@@ -15,9 +16,10 @@ One concern per module:
 
 from .ablation import ablate_heads, ablation_hooks, ablation_scores, mean_ablation_hook, zero_ablation_hook
 from .attribution import apply_ln_final, head_attribution, logit_attribution, residual_stack
-from .circuits import (analysis_model, full_ov_circuit, full_qk_circuit, k_composition_circuit, ov_circuit,
-                       pos_qk_circuit, qk_circuit, top1_accuracy)
+from .circuits import (analysis_model, copying_score, full_ov_circuit, full_qk_circuit, k_composition_circuit,
+                       ov_circuit, pos_qk_circuit, qk_circuit, top1_accuracy)
 from .composition import composition_baseline, composition_score, composition_scores
+from .decompose import decompose_attn_scores, decompose_qk
 from .detectors import (attention_patterns, current_token_score, duplicate_token_score, first_token_score,
                         head_scores, induction_score, previous_token_score, stripe_score)
 from .factored import FactoredMatrix
@@ -25,11 +27,12 @@ from .losses import per_token_loss, repeat_loss, repeat_positions
 
 __all__ = [
     "FactoredMatrix", "ablate_heads", "ablation_hooks", "ablation_scores", "analysis_model", "apply_ln_final",
-    "attention_patterns", "composition_baseline", "composition_score", "composition_scores", "current_token_score",
-    "duplicate_token_score", "first_token_score", "full_ov_circuit", "full_qk_circuit", "head_attribution",
-    "head_scores", "induction_score", "k_composition_circuit", "logit_attribution", "mean_ablation_hook",
-    "ov_circuit", "per_token_loss", "pos_qk_circuit", "previous_token_score", "qk_circuit", "repeat_loss",
-    "repeat_positions", "residual_stack", "stripe_score", "top1_accuracy", "zero_ablation_hook",
+    "attention_patterns", "composition_baseline", "composition_score", "composition_scores", "copying_score",
+    "current_token_score", "decompose_attn_scores", "decompose_qk", "duplicate_token_score", "first_token_score",
+    "full_ov_circuit", "full_qk_circuit", "head_attribution", "head_scores", "induction_score",
+    "k_composition_circuit", "logit_attribution", "mean_ablation_hook", "ov_circuit", "per_token_loss",
+    "pos_qk_circuit", "previous_token_score", "qk_circuit", "repeat_loss", "repeat_positions", "residual_stack",
+    "stripe_score", "top1_accuracy", "zero_ablation_hook",
 ]
 
 # Locating and editing: logit and tuned lens, causal tracing, ROME.

@@ -41,30 +41,35 @@ def _names(model) -> list[str]:
     return names
 
 
-def residual_stack(model, cache) -> tuple[Tensor, list[str]]:
-    """What each component wrote to the final residual stream: ``[n_components, batch, pos, d_model]`` and labels.
+def residual_stack(model, cache, layer: int | None = None) -> tuple[Tensor, list[str]]:
+    """What each component wrote to the residual stream: ``[n_components, batch, pos, d_model]`` and labels.
 
     Components: ``embed``, ``pos_embed``, each head ``L{layer}H{head}``, each
     layer's ``b_O{layer}`` (left out when zero) and ``MLP{layer}``. They sum to
-    the last ``hook_resid_post``. ``cache`` must hold the embeddings, every
+    the last ``hook_resid_post``; with ``layer=L``, only the blocks before
+    block ``L``, which sum to ``blocks.{L}.hook_resid_pre`` (what block ``L``
+    reads). ``cache`` must hold the embeddings, those blocks'
     ``attn.hook_result`` and ``hook_mlp_out``.
     """
     cfg = model.cfg
+    n_blocks = cfg.n_layers if layer is None else layer
+    if not 0 <= n_blocks <= cfg.n_layers:
+        raise IndexError(f"layer must be in 0..{cfg.n_layers} (the model's n_layers: the final residual), got {layer}")
     parts, labels = [cache["hook_embed"]], ["embed"]
     if cfg.positional_embedding:
         parts.append(cache["hook_pos_embed"])
         labels.append("pos_embed")
-    for layer in range(cfg.n_layers):
-        result = cache["result", layer]  # [batch pos n_heads d_model]
+    for block in range(n_blocks):
+        result = cache["result", block]  # [batch pos n_heads d_model]
         parts.extend(result.unbind(dim=2))
-        labels.extend(f"L{layer}H{h}" for h in range(cfg.n_heads))
-        b_O = model.blocks[layer].attn.b_O.detach()
+        labels.extend(f"L{block}H{h}" for h in range(cfg.n_heads))
+        b_O = model.blocks[block].attn.b_O.detach()
         if b_O.any():
             parts.append(b_O.expand_as(parts[0]))
-            labels.append(f"b_O{layer}")
+            labels.append(f"b_O{block}")
         if not cfg.attn_only:
-            parts.append(cache["mlp_out", layer])
-            labels.append(f"MLP{layer}")
+            parts.append(cache["mlp_out", block])
+            labels.append(f"MLP{block}")
     return torch.stack(parts), labels
 
 

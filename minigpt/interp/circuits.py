@@ -32,7 +32,7 @@ from torch import Tensor
 from .factored import FactoredMatrix
 
 __all__ = [
-    "analysis_model", "full_ov_circuit", "full_qk_circuit", "k_composition_circuit", "ov_circuit",
+    "analysis_model", "copying_score", "full_ov_circuit", "full_qk_circuit", "k_composition_circuit", "ov_circuit",
     "pos_qk_circuit", "qk_circuit", "top1_accuracy",
 ]
 
@@ -76,7 +76,7 @@ def full_ov_circuit(model, layer: int, head: int | None = None) -> FactoredMatri
 
     Row ``s`` is how each logit changes when the head attends (fully) to token
     ``s``. A head that copies has its largest entry of each row on the
-    diagonal (:func:`top1_accuracy`).
+    diagonal (:func:`top1_accuracy`) and mostly positive eigenvalues (:func:`copying_score`).
     """
     m = analysis_model(model)
     attn = _attn(m, layer)
@@ -149,3 +149,26 @@ def top1_accuracy(matrix: Tensor | FactoredMatrix, rows_per_chunk: int = 1024) -
             rows = matrix[..., start:stop, :]
         hits.append(rows.argmax(dim=-1) == torch.arange(start, stop, device=rows.device))
     return torch.cat(hits, dim=-1).float().mean(dim=-1)
+
+
+@torch.no_grad()
+def copying_score(matrix: Tensor | FactoredMatrix) -> Tensor:
+    """``Σλ / Σ|λ|`` over the eigenvalues ``λ`` of a square circuit: ``[...]`` for ``[..., n, n]``, in ``[-1, 1]``.
+
+    Elhage et al. (2021) summarise a full OV circuit this way: a head that
+    copies (attending to token ``s`` raises logit ``s``) has mostly positive
+    eigenvalues and scores near 1; one that suppresses the token it attends to
+    scores near -1. The eigenvalues of a real matrix are complex in general;
+    ``|λ|`` is their modulus, and the ratio's real part is returned (the
+    imaginary parts cancel: they come in conjugate pairs). A
+    :class:`FactoredMatrix` ``A @ B`` uses the ``mdim`` eigenvalues of
+    ``B @ A``, the non-zero ones of ``A @ B`` (zeros add nothing to either
+    sum). A zero matrix gives ``nan``.
+
+    >>> copying_score(torch.eye(3)), copying_score(-torch.eye(3))
+    (tensor(1.), tensor(-1.))
+    >>> copying_score(torch.tensor([[0.0, 1.0], [-1.0, 0.0]]))   # a rotation by 90°: eigenvalues ±i
+    tensor(0.)
+    """
+    eigenvalues = matrix.eigenvalues if isinstance(matrix, FactoredMatrix) else torch.linalg.eigvals(matrix)
+    return (eigenvalues.sum(dim=-1) / eigenvalues.abs().sum(dim=-1)).real
