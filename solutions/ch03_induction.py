@@ -276,3 +276,76 @@ def factored_singular_values(A: Tensor, B: Tensor) -> Tensor:
     middle = torch.diag(S_A) @ Vh_A @ U_B @ torch.diag(S_B)
     return torch.linalg.svdvals(middle)
     # END SOLUTION
+
+
+# ---------------------------------------------------------------------------
+# Reading one head: eigenvalues of its OV circuit, its queries and keys by component
+# ---------------------------------------------------------------------------
+
+
+def copying_score(A: Tensor, B: Tensor) -> Tensor:
+    """How much a circuit ``A @ B`` copies: ``Σλ / Σ|λ|`` over its eigenvalues ``λ``, ``[...]``.
+
+    ``A: [..., n, k]``, ``B: [..., k, n]`` with ``k`` small (a full OV circuit:
+    ``A = W_E W_V: [d_vocab, d_head]``, ``B = W_O W_U: [d_head, d_vocab]``).
+    ``A @ B`` has at most ``k`` non-zero eigenvalues, and they are the
+    eigenvalues of the small ``B @ A: [k, k]``. They are complex in general:
+    ``|λ|`` is the modulus, and the ratio's real part is the score (the
+    imaginary parts cancel, in conjugate pairs). It lies in ``[-1, 1]``: 1 when
+    every eigenvalue is real and positive (attending to a token raises its own
+    logit: the head copies), -1 when every one is negative (Elhage et al., 2021).
+
+    >>> copying_score(torch.eye(3, 2), torch.eye(2, 3))   # a projection: eigenvalues 1, 1 (and 0)
+    tensor(1.)
+    """
+    # BEGIN SOLUTION
+    # HINT: torch.linalg.eigvals(B @ A) is [..., k] complex; (eig.sum(-1) / eig.abs().sum(-1)).real
+    eigenvalues = torch.linalg.eigvals(B @ A)  # [..., k], complex
+    return (eigenvalues.sum(dim=-1) / eigenvalues.abs().sum(dim=-1)).real
+    # END SOLUTION
+
+
+def decompose_q(components: Tensor, scale: Tensor, W_Q: Tensor, b_Q: Tensor) -> Tensor:
+    """One head's queries split by the component they read: ``[n_components + 1, batch, pos, d_head]``.
+
+    ``components: [n_components, batch, pos, d_model]`` is what each earlier
+    component (embedding, positional embedding, each earlier head, ...) wrote;
+    they sum to the residual stream ``x`` the head's LayerNorm reads.
+    ``scale: [batch, pos, 1]`` is that LayerNorm's divisor ``sqrt(var(x) + eps)``
+    at each position, as the forward pass computed it
+    (``cache["blocks.{L}.ln1.hook_scale"]``). ``W_Q: [d_model, d_head]`` and
+    ``b_Q: [d_head]`` are the head's query weights with the LayerNorm's ``w``
+    and ``b`` folded in, so its queries are ``(x - mean(x)) / scale @ W_Q + b_Q``
+    (``mean`` over ``d_model``).
+
+    The mean is linear and the scale is held fixed, so the query splits:
+    component ``c``'s part is ``(c - mean(c)) / scale @ W_Q``. Return those
+    ``n_components`` parts and, last, ``b_Q`` at every position: they sum to
+    the queries.
+
+    >>> components = torch.tensor([[[[1.0, 3.0]]], [[[2.0, 2.0]]]])   # 2 components, batch 1, pos 1, d_model 2
+    >>> decompose_q(components, torch.tensor([[[2.0]]]), torch.eye(2), torch.tensor([0.5, 0.5]))[:, 0, 0]
+    tensor([[-0.5000,  0.5000],
+            [ 0.0000,  0.0000],
+            [ 0.5000,  0.5000]])
+    """
+    # BEGIN SOLUTION
+    # HINT: centred = components - components.mean(dim=-1, keepdim=True); (centred / scale) @ W_Q, then the bias part
+    centred = components - components.mean(dim=-1, keepdim=True)  # [component batch pos d_model]
+    parts = (centred / scale) @ W_Q  # [component batch pos d_head]
+    return torch.cat([parts, b_Q.expand_as(parts[0])[None]])
+    # END SOLUTION
+
+
+def decompose_k(components: Tensor, scale: Tensor, W_K: Tensor, b_K: Tensor) -> Tensor:
+    """The same head's keys, one part per component: ``[n_components + 1, batch, pos, d_head]``.
+
+    The arguments are ``decompose_q``'s, with the head's key weights
+    ``W_K: [d_model, d_head]`` and ``b_K: [d_head]`` (LayerNorm folded in). A key
+    reads the residual stream exactly as a query does: component ``c``'s part is
+    ``(c - mean(c)) / scale @ W_K``, and ``b_K`` comes last; they sum to the keys.
+    """
+    # BEGIN SOLUTION
+    # HINT: a key is read like a query, through W_K and b_K: one call to decompose_q
+    return decompose_q(components, scale, W_K, b_K)
+    # END SOLUTION

@@ -18,9 +18,9 @@ from minigpt.data import repeated_tokens
 from minigpt.grading import all_exercises, get_exercise
 from minigpt.grading.check import call
 from minigpt.grading.reference import reference
-from minigpt.interp import (FactoredMatrix, ablation_scores, attention_patterns, composition_scores,
-                            duplicate_token_score, full_ov_circuit, induction_score, logit_attribution,
-                            per_token_loss, repeat_loss, top1_accuracy)
+from minigpt.interp import (FactoredMatrix, ablation_scores, analysis_model, attention_patterns, composition_scores,
+                            copying_score, decompose_qk, duplicate_token_score, full_ov_circuit, induction_score,
+                            logit_attribution, per_token_loss, repeat_loss, residual_stack, top1_accuracy)
 
 EXERCISES = all_exercises(chapter=3)
 
@@ -30,7 +30,7 @@ def test_chapter_has_the_planned_exercises():
     assert names == ["repeated_tokens", "repeat_loss", "duplicate_token_score", "induction_score",
                      "logit_attribution", "zero_ablation_hook", "mean_ablation_hook", "ablation_scores",
                      "full_ov_circuit", "top1_accuracy", "composition_score", "k_composition_scores",
-                     "factored_singular_values"]
+                     "factored_singular_values", "copying_score", "decompose_q", "decompose_k"]
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.id)
@@ -132,3 +132,39 @@ def test_ablation_mutants_use_the_model_kind():
     returns, params = call(ex, reference(ex), case)
     assert returns[0].shape == (2, 3) and (returns[0].abs() > 1e-3).all()  # every head matters in the case's model
     assert set(params) == set(case["state_dict"])
+
+
+def test_copying_score_equals_minigpt_interp_and_the_dense_eigenvalues():
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(4, 30, 5, generator=g, dtype=torch.float64)
+    B = torch.randn(4, 5, 30, generator=g, dtype=torch.float64)
+    ours = sol.copying_score(A, B)
+    torch.testing.assert_close(ours, copying_score(FactoredMatrix(A, B)))
+    torch.testing.assert_close(ours, copying_score(A @ B))  # the 25 extra eigenvalues are zero
+    assert sol.copying_score(A[0], A[0].T).item() == pytest.approx(1.0)  # A A^T: eigenvalues real, >= 0
+    assert sol.copying_score(A[0], -A[0].T).item() == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("norm", ["LN", None])
+def test_decompose_q_and_k_sum_to_the_heads_queries_and_keys_and_equal_minigpt_interp(norm):
+    model = GPT(GPTConfig(n_layers=2, d_model=32, n_heads=4, d_vocab=40, n_ctx=24, attn_only=True,
+                          normalization_type=norm, seed=3)).eval()
+    with torch.no_grad():  # non-zero biases and LayerNorm weights, so that a missed term shows
+        for name, p in model.named_parameters():
+            if name.split(".")[-1] in ("b_Q", "b_K", "b_O", "b", "w"):
+                p.add_(torch.randn_like(p) * 0.3)
+    tokens = repeated_tokens(3, 7, 40, seed=1, bos=0)
+    _, cache = model.run_with_cache(tokens)
+    stack, _ = residual_stack(model, cache, layer=1)
+    scale = cache["blocks.1.ln1.hook_scale"] if norm else torch.ones(1, 1, 1)
+    folded = analysis_model(model).blocks[1].attn
+    for head in range(4):
+        if norm:
+            q = sol.decompose_q(stack, scale, folded.W_Q[head], folded.b_Q[head]).detach()
+            k = sol.decompose_k(stack, scale, folded.W_K[head], folded.b_K[head]).detach()
+            torch.testing.assert_close(q, decompose_qk(model, cache, 1, head, "q")[0])
+            torch.testing.assert_close(k, decompose_qk(model, cache, 1, head, "k")[0])
+        else:  # the library's parts without a LayerNorm: no centring, no scale
+            q, k = decompose_qk(model, cache, 1, head, "q")[0], decompose_qk(model, cache, 1, head, "k")[0]
+        torch.testing.assert_close(q.sum(0), cache["q", 1][:, :, head], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(k.sum(0), cache["k", 1][:, :, head], atol=1e-5, rtol=1e-5)

@@ -7,3 +7,4 @@ and from the other mutants (``tests/grading/test_ch03_exercises.py`` holds both 
 """
 
 from . import repeats, detectors, ablation, circuits  # noqa: F401  (registration order: chapter order)
+from . import reading  # noqa: F401  (copying_score, decompose_q, decompose_k)
