@@ -134,7 +134,8 @@ def _small_grokking_model(p: int = 7):
 
 @torch.no_grad()
 def test_effective_weights_are_what_the_neurons_and_logits_receive():
-    """Every head looking at ``a`` only, no positions or biases: the neurons' input is ``W_E[=] @ W_in + Σ_h W_neur[h, a]``."""
+    """Every head looking at ``a`` only, no positions or biases: the neurons' input is
+    ``W_E[=] @ W_in + Σ_h W_neur[h, a]``, and the logits less the direct path are ``post @ W_logit``."""
     p = 7
     model = _small_grokking_model(p)
     for name, param in model.named_parameters():
