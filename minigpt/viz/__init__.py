@@ -1,8 +1,10 @@
 """Seeing inside: matplotlib figures and self-contained HTML attention viewers.
 
 ``plots.py``: attention patterns, head grids and scores, curves, matrices; ``fourier_plots.py``:
-the Fourier analysis of a grokking model; ``html.py``: the HTML viewers. Each figure is a
-``matplotlib.figure.Figure`` made by :func:`~minigpt.viz.plots.figure` (no pyplot state).
+the Fourier analysis of a grokking model; ``html.py``: the HTML viewers; ``interventions.py``
+(HTML grids from ``grid.py``) and ``intervention_plots.py``: the logit lens, patching results and
+causal traces. Each figure is a ``matplotlib.figure.Figure`` made by
+:func:`~minigpt.viz.plots.figure` (no pyplot state).
 
 >>> from minigpt.viz import head_view, plot_attention_pattern   # no side effects on import
 """
@@ -42,4 +44,13 @@ __all__ = [
     "plot_neuron_fractions",
     "plot_progress",
     "plot_spectrum_over_training",
+]
+
+# Interventions, seen: logit lens, patching and causal tracing as HTML grids, with matplotlib twins.
+from minigpt.viz.intervention_plots import plot_causal_trace, plot_logit_lens, plot_patching  # noqa: E402
+from minigpt.viz.interventions import causal_trace_view, logit_lens_view, patching_heatmap  # noqa: E402
+
+__all__ += [
+    "causal_trace_view", "logit_lens_view", "patching_heatmap", "plot_causal_trace", "plot_logit_lens",
+    "plot_patching",
 ]

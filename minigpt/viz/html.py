@@ -69,6 +69,11 @@ def _document(title: str, body: str, script: str = "") -> str:
     )
 
 
+def _script(call: str, *assets: str) -> str:
+    """One inline ``<script>``: the assets (``ui.js`` first: the shared helpers), then ``call``."""
+    return "<script>" + "\n".join(_asset(name) for name in ("ui.js", *assets)) + f"\n{call}</script>"
+
+
 def _attention_view(kind: str, pattern, str_tokens, layer: int, head: int, title: str | None) -> HTMLView:
     if is_model(pattern):
         if str_tokens is None:
@@ -89,7 +94,7 @@ def _attention_view(kind: str, pattern, str_tokens, layer: int, head: int, title
         f'<div class="mg-view" id="minigpt-{view_id}"></div>'
         f'<script type="application/json" id="minigpt-data-{view_id}">{_json_for_script(payload)}</script>'
     )
-    script = f"<script>{_asset('viewer.js')}\nminigptRender({json.dumps(view_id)});</script>"
+    script = _script(f"minigptRender({json.dumps(view_id)});", "viewer.js")
     height = 120 + (min(n_q, 40) * 18 if kind == "head" else n_layers * 72 + 420)
     return HTMLView(_document(title or f"minigpt {kind} view", body, script), height=min(height, 1200))
 
@@ -123,6 +128,16 @@ def _colour(t: float, diverging: bool) -> str:
     return f"rgb({r:.0f},{g:.0f},{b:.0f})"
 
 
+def _legend(label: str, lo: float, hi: float, diverging: bool) -> str:
+    """A colour bar from ``lo`` to ``hi`` in the palette of :func:`_colour`, as HTML."""
+    grad = ",".join(_colour(t, diverging) for t in np.linspace(0, 1, 5))
+    return (
+        f'<div class="mg-legend"><span>{html_lib.escape(label)}</span><span>{lo:.3g}</span>'
+        f'<span class="mg-bar-grad" style="background:linear-gradient(to right,{grad})"></span>'
+        f"<span>{hi:.3g}</span></div>"
+    )
+
+
 def colored_tokens(str_tokens: Sequence[str], values, *, label: str = "value", title: str | None = None,
                    vmin: float | None = None, vmax: float | None = None) -> HTMLView:
     """Each token with its value (loss, activation, attribution) as background colour.
@@ -151,12 +166,7 @@ def colored_tokens(str_tokens: Sequence[str], values, *, label: str = "value", t
             f'<span class="mg-tok" style="background:{_colour(t, diverging)}" title="{tip}" '
             f'data-value="{v:.6g}">{html_lib.escape(tok)}</span>'
         )
-    grad = ",".join(_colour(t, diverging) for t in np.linspace(0, 1, 5))
-    legend = (
-        f'<div class="mg-legend"><span>{html_lib.escape(label)}</span><span>{lo:.3g}</span>'
-        f'<span class="mg-bar-grad" style="background:linear-gradient(to right,{grad})"></span>'
-        f"<span>{hi:.3g}</span></div>"
-    )
+    legend = _legend(label, lo, hi, diverging)
     head = f'<div class="mg-title">{html_lib.escape(title)}</div>' if title else ""
     body = f'<div class="mg-view">{head}<div class="mg-tokens">{"".join(spans)}</div>{legend}</div>'
     body = body.replace("//", "/&#47;")  # token text never spells a URL

@@ -5,6 +5,7 @@
   "use strict";
   if (window.minigptRender) return;
   window.minigptViews = window.minigptViews || {};
+  const { el, show, tip } = window.minigptUI;   // ui.js
 
   async function decode(b64) {
     const bin = atob(b64), u8 = new Uint8Array(bin.length);
@@ -12,16 +13,6 @@
     const stream = new Blob([u8]).stream().pipeThrough(new DecompressionStream("deflate"));
     return new Uint8Array(await new Response(stream).arrayBuffer());
   }
-
-  function el(tag, cls, parent, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-
-  function show(s) { return JSON.stringify(s).slice(1, -1); }
 
   // Weights of one payload: w(l, h, q, k) in [0, 1].
   function store(d, u8) {
@@ -53,13 +44,6 @@
     for (let i = 0; i < n; i++) { const o = el("option", null, s, prefix + i); o.value = String(i); }
     s.addEventListener("change", () => onChange(parseInt(s.value, 10)));
     return s;
-  }
-
-  function tip(root, text, x, y) {
-    const t = root.querySelector(".mg-tip");
-    if (text === null) { t.style.display = "none"; return; }
-    t.textContent = text; t.style.display = "block";
-    t.style.left = (x + 14) + "px"; t.style.top = (y + 14) + "px";
   }
 
   function topText(tokens, weights, n) {
