@@ -1,4 +1,4 @@
-"""Sampling from a model: greedy, temperature, top-k, top-p, with a KV cache.
+"""Sampling from a model: greedy, temperature, top-k, top-p, beam search, with a KV cache.
 
 Each sampler is a small pure function on ``logits: [batch d_vocab]``:
 
@@ -16,6 +16,7 @@ import weakref
 import torch
 from torch import Tensor
 
+from .beam_search import beam_search
 from .kv_cache import KVCache, StaticKVCache, compute_dtype
 from .validation import check_tokens
 
@@ -116,6 +117,10 @@ def generate(
     verbose: bool = False,
     static_cache: bool = False,
     compile: bool = False,
+    do_sample: bool | None = None,
+    num_beams: int = 1,
+    length_penalty: float = 1.0,
+    early_stopping: bool | str = False,
 ) -> Tensor:
     """Continue ``tokens: [batch pos]`` (equal-length prompts) by ``max_new_tokens``.
 
@@ -131,6 +136,13 @@ def generate(
     sized to ``n_ctx``) runs the prompt eagerly, then every one-token step through
     one ``torch.compile(fullgraph=True)`` graph, compiled on the first call and
     reused for every position and later call (with CUDA graphs on a GPU).
+
+    ``do_sample``: ``None`` (the default) samples when ``temperature > 0``; ``False`` is
+    greedy (or beam search) whatever the temperature, as in Hugging Face's ``generate``.
+    ``num_beams > 1`` (with ``do_sample`` off) runs :func:`~minigpt.beam_search.beam_search`,
+    the same tokens as ``transformers``' ``generate(num_beams=...)``; ``length_penalty``
+    and ``early_stopping`` are its, with Hugging Face's defaults, and matter only once a
+    sequence ends with the end-of-text token.
     """
     if isinstance(tokens, str):
         tokens = model.to_tokens(tokens)
@@ -143,6 +155,25 @@ def generate(
             f"model's context n_ctx={model.cfg.n_ctx}"
         )
     eos = eos_token_id if eos_token_id is not None else model.cfg.eos_token_id
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if do_sample is None:
+        do_sample = temperature > 0
+    elif do_sample and temperature == 0:
+        raise ValueError("do_sample=True needs a temperature > 0 (temperature 0 is greedy)")
+    if not do_sample:
+        temperature = 0.0
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be a positive int, got {num_beams}")
+    if num_beams > 1:
+        if do_sample:
+            raise ValueError("num_beams > 1 is beam search, which is deterministic here: use do_sample=False "
+                             "(or temperature=0)")
+        if static_cache or compile:
+            raise ValueError("beam search runs with the dynamic KV cache: static_cache and compile are for "
+                             "one sequence per row")
+        return beam_search(model, tokens, max_new_tokens, num_beams, eos_token_id=eos if stop_at_eos else None,
+                           length_penalty=length_penalty, early_stopping=early_stopping, use_kv_cache=use_kv_cache)
     generator = None
     if seed is not None:
         generator = torch.Generator(device=model.device).manual_seed(seed)

@@ -42,9 +42,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("attention, hooks", ("minigpt.attention", "minigpt.hooks", "minigpt.cache")),
     ("components", ("minigpt.components",)),
     # The model and what its own methods run: text in and out (model.to_tokens), the KV cache,
-    # sampling (model.generate); the grokking model's preset, init and fused forward; the package.
-    ("model", ("minigpt.model", "minigpt.text", "minigpt.kv_cache", "minigpt.generate", "minigpt.grokking_model",
-               "minigpt")),
+    # sampling and beam search (model.generate); the grokking model's preset, init and fused forward; the package.
+    ("model", ("minigpt.model", "minigpt.text", "minigpt.kv_cache", "minigpt.generate", "minigpt.beam_search",
+               "minigpt.grokking_model", "minigpt")),
     # Weights in and out: Hugging Face files and maps, weight processing, checkpoint folders
     # (the minigpt.weights package and the old flat paths, now its shims); minigpt.testing builds
     # a Hugging Face twin of a GPT through the weight map.
