@@ -599,6 +599,64 @@ def greedy_generate(model: nn.Module, tokens: Tensor, max_new_tokens: int) -> Te
     # END SOLUTION
 
 
+def beam_search(model: nn.Module, tokens: Tensor, num_beams: int, max_new_tokens: int) -> Tensor:
+    """Continue one prompt ``tokens: [pos]`` by the most likely sequence ``num_beams`` beams find.
+
+    A *beam* is a sequence with a *score*, the sum of its tokens' log-probs. Start with
+    one beam, the prompt, scored 0. At each step, run the model on all beams
+    (``[beams, pos]``), take each beam's next-token log-probs ``[beams, d_vocab]``
+    (``log_softmax`` of the last position), and add each beam's score: every one of the
+    ``beams × d_vocab`` candidates now has its total. Keep the ``num_beams`` best of all
+    of them at once (flatten, then ``topk``); a flat index ``i`` is beam
+    ``i // d_vocab``, token ``i % d_vocab``. Each new beam is its parent's sequence
+    followed by its token, with the candidate's total as its score. After
+    ``max_new_tokens`` steps return the best beam, ``[pos + max_new_tokens]``.
+    (Assume ``2 * num_beams <= d_vocab``; no end-of-text token.)
+
+    >>> P = torch.tensor([[0.0, 0.6, 0.4], [0.4, 0.3, 0.3], [0.9, 0.05, 0.05]])
+    >>> class Markov(nn.Module):  # a toy "model": the next token's probabilities are P[last token]
+    ...     def forward(self, tokens):
+    ...         return P.log()[tokens]
+    >>> greedy_generate(Markov(), torch.tensor([[0]]), 2)  # 0.6 * 0.4 = 0.24
+    tensor([[0, 1, 0]])
+    >>> beam_search(Markov(), torch.tensor([0]), num_beams=2, max_new_tokens=2)  # 0.4 * 0.9 = 0.36
+    tensor([0, 2, 0])
+    """
+    # BEGIN SOLUTION
+    # HINT: beams = tokens[None], scores = zeros(1); each step: total = scores[:, None] + log_probs, then
+    # HINT: total.flatten().topk(num_beams); beams = cat([beams[index // d_vocab], (index % d_vocab)[:, None]], 1)
+    beams, scores = tokens[None], torch.zeros(1, device=tokens.device)
+    for _ in range(max_new_tokens):
+        log_probs = model(beams)[:, -1].log_softmax(dim=-1)  # [beams d_vocab]
+        d_vocab = log_probs.shape[-1]
+        total = scores[:, None] + log_probs
+        scores, index = total.flatten().topk(min(num_beams, total.numel()))
+        beams = torch.cat([beams[index // d_vocab], (index % d_vocab)[:, None]], dim=1)
+    return beams[0]
+    # END SOLUTION
+
+
+def apply_frequency_penalty(logits: Tensor, tokens: Tensor, penalty: float) -> Tensor:
+    """Lower each token's logit by ``penalty`` times the number of times it already occurs.
+
+    ``logits: [batch d_vocab]`` (the next token's), ``tokens: [batch pos]`` (the
+    sequence so far, each row its own); returns ``[batch d_vocab]`` with
+    ``logits[b, v] - penalty * count[b, v]``, where ``count[b, v]`` is how often token
+    ``v`` appears in row ``b``. This is the frequency penalty of OpenAI's API (which also
+    has a *presence* penalty, subtracted once for any token seen at all). A token used
+    three times pays three times; one never used pays nothing.
+
+    >>> apply_frequency_penalty(torch.zeros(1, 4), torch.tensor([[2, 0, 2]]), 0.5)
+    tensor([[-0.5000,  0.0000, -1.0000,  0.0000]])
+    """
+    # BEGIN SOLUTION
+    # HINT: count = F.one_hot(tokens, d_vocab).sum(dim=1) (or scatter_add_ ones into zeros_like(logits) at tokens);
+    # HINT: return logits - penalty * count
+    count = torch.zeros_like(logits).scatter_add_(-1, tokens, torch.ones_like(tokens, dtype=logits.dtype))
+    return logits - penalty * count
+    # END SOLUTION
+
+
 # ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------

@@ -99,3 +99,29 @@ def test_bad_beam_arguments(small_model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         small_model.generate(torch.tensor([[1, 2]]), max_new_tokens=3, **kwargs)
 
+
+def test_the_chapter_exercise_equals_generate_on_its_cases():
+    """solutions' beam_search (chapter 1) = model.generate(num_beams=...), and beats greedy on the check's cases."""
+    import solutions.ch01_transformer as sol
+    from minigpt import GPT, GPTConfig
+    from minigpt.grading import get_exercise
+
+    better = 0
+    for case in get_exercise("ch01.beam_search").make_cases():
+        model = GPT(GPTConfig(**case["cfg"]), init=False).eval()
+        model.load_state_dict(case["state_dict"])
+        for call in case["calls"]:
+            tokens, new = call["tokens"], call["max_new_tokens"]
+            with torch.no_grad():
+                ours = sol.beam_search(model, **call)
+            for use_kv_cache in (True, False):
+                lib = model.generate(tokens, new, num_beams=call["num_beams"], use_kv_cache=use_kv_cache,
+                                     stop_at_eos=False)
+                assert torch.equal(ours, lib[0])
+            greedy = model.generate(tokens, new, stop_at_eos=False)[0]
+            with torch.no_grad():
+                log_p = [model(seq[None])[0, :-1].log_softmax(-1)[len(tokens) - 1:].gather(-1, seq[len(tokens):, None])
+                         .sum() for seq in (ours, greedy)]
+            assert log_p[0] >= log_p[1] - 1e-5
+            better += bool(log_p[0] > log_p[1] + 1e-4)
+    assert better >= 3  # the beams find a more likely continuation than greedy in most calls

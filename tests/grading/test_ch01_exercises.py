@@ -26,7 +26,7 @@ from minigpt.grading.exercises.ch01.output import sampling_probs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = all_exercises(chapter=1)
-MODEL_KINDS = {"greedy_generate": "model", "training_step": "model"}  # functions of a model (and an optimizer)
+MODEL_KINDS = {"greedy_generate": "model", "beam_search": "model", "training_step": "model"}  # of a model
 TEXT_ONLY = {"bpe_merge_word", "count_parameters"}  # words and numbers
 
 

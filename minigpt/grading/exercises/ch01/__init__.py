@@ -11,4 +11,4 @@ components, which have the same parameter names, and the sampler's reference
 probabilities come from ``minigpt.generate``'s filters.
 """
 
-from . import tokens, embeddings, layers, output, assembly, generation, training  # noqa: F401  (chapter order)
+from . import tokens, embeddings, layers, output, assembly, generation, decoding, training  # noqa: F401  (chapter order)
