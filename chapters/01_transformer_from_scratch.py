@@ -380,7 +380,8 @@ _, cache = trained.run_with_cache(tokens)
 resid = cache["blocks.1.hook_resid_pre"]  # the stream as layer 1 receives it: [batch pos d_model]
 ln1 = trained.blocks[1].ln1
 normed = layer_norm(resid, ln1.w, ln1.b, trained.cfg.layer_norm_eps)
-torch.testing.assert_close(normed, cache["blocks.1.ln1.hook_normalized"], atol=1e-4, rtol=1e-4)
+with torch.no_grad():
+    torch.testing.assert_close(normed, ln1(resid), atol=1e-4, rtol=1e-4)  # the model's own LayerNorm module
 print("your layer_norm gives the model's own ln1 output")
 plain = layer_norm(resid, torch.ones(trained.cfg.d_model), torch.zeros(trained.cfg.d_model))  # no w, b
 norms = resid[0].norm(dim=-1)
