@@ -1066,7 +1066,7 @@ for name, text in texts.items():
 #
 # <details><summary>Answer</summary>
 #
-# Without the cache the time of a step grows with the sequence (the last steps run 208 positions,
+# Without the cache the time of a step grows with the sequence (the last step runs 207 positions,
 # the first 8); with it, each step runs one position and takes about the same time throughout. The
 # cell prints the means (timings vary from machine to machine, and on a busy one).
 # </details>
@@ -1121,8 +1121,8 @@ print(f"GPT-2 small's cache: {per_token / 1024:.0f} KiB per token, {per_token * 
 # %% [markdown]
 # ## 12. Training: the standard library as a corpus
 #
-# Every Python installation carries a few megabytes of real, structured text: its standard library.
-# We train a byte-level model on it by the recipe `stdlib-bytes` was trained with
+# Every Python installation carries megabytes of real, structured text: its standard library's
+# source. We train a byte-level model on it by the recipe `stdlib-bytes` was trained with
 # (`minigpt train stdlib-bytes`, `minigpt/train/stdlib.py`): the same config (2 layers,
 # `d_model = 128`, `n_ctx = 128`), the same 2 MB of the standard library with 5% held out, each
 # window of 127 bytes with the BOS byte in front, batches of 16 windows drawn with the same seeds,
@@ -1218,8 +1218,8 @@ print("after training: ", repr(sample_text(model, "def ", 60, temperature=0.8)))
 #
 # The same to every printed digit (2.5005 both): the same initial weights, batches, optimizer and
 # learning rates give the same updates, and the recipe's own trainer computes the same loss as
-# `training_step` does. (A `training_step` that, say, forgets to clip or to clear the gradients
-# would not pass its check, and would drift away here.)
+# `training_step` does. (A `training_step` that forgets to clear the gradients, for one, would
+# fail its check, and here each update would carry the gradients of every earlier batch.)
 # </details>
 
 # %%
