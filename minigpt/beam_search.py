@@ -58,6 +58,8 @@ def reorder_cache(cache: KVCache, rows: Tensor) -> None:
     """
     filled = cache.pos
     if rows.numel() == cache.batch:
+        if torch.equal(rows, torch.arange(cache.batch, device=rows.device)):
+            return  # every beam continues itself: nothing moves
         cache.k[:, :, :, :filled] = cache.k[:, rows, :, :filled]
         cache.v[:, :, :, :filled] = cache.v[:, rows, :, :filled]
         return
