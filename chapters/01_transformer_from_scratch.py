@@ -42,6 +42,7 @@
 # | `cross_entropy_per_token` | the next-token loss | 2 |
 # | `top_k_filter`, `top_p_filter`, `sample_next_token` | sampling | 1, 2, 2 |
 # | `greedy_generate` | the generation loop | 1 |
+# | `beam_search`, `apply_frequency_penalty` | beyond greedy: beam search; a penalty for repeating | 3, 1 |
 # | `training_step` | one optimisation step | 2 |
 
 # %%
@@ -1039,6 +1040,133 @@ for name, text in texts.items():
 # itself, it comes back again and again. Sampling escapes such loops because it does not always
 # take the top choice.
 #
+# ### Beyond greedy: beam search
+#
+# Greedy takes the most likely byte at each step, but the most likely *sequence* need not start
+# with the most likely byte: a less likely first byte can open a far likelier continuation. **Beam
+# search** keeps several candidates. A *beam* is a sequence with a *score*, the sum of its new
+# tokens' log-probabilities (the log of its probability given the prompt). Each step extends every
+# beam by every token, scores each candidate (its beam's score plus the token's log-prob), and keeps
+# the `num_beams` best of all `num_beams × d_vocab` candidates at once. With one beam it is greedy.
+#
+# **Exercise** `beam_search(model, tokens, num_beams, max_new_tokens) -> Tensor`: one prompt,
+# `tokens: [pos]`. Start from one beam, the prompt, scored 0. At each step run the model on all
+# beams (`[beams, pos]`), add each beam's score to the `log_softmax` of its last-position logits
+# (`[beams, d_vocab]`), and keep the `num_beams` best entries of the flattened table (`topk`; flat
+# index `i` is beam `i // d_vocab`, token `i % d_vocab`); each new beam is its parent's sequence
+# followed by its token. Return the best beam, `[pos + max_new_tokens]`. Example: a toy model goes
+# from token 0 to token 1 with probability 0.6 or to token 2 with 0.4, from 1 to anything with at
+# most 0.4, from 2 back to 0 with 0.9. From `[0]`, greedy takes `0, 1, 0` (probability 0.6 × 0.4 =
+# 0.24), while `beam_search(model, torch.tensor([0]), 2, 2)` returns `[0, 2, 0]` (0.4 × 0.9 = 0.36).
+
+# %%
+check("ch01.beam_search", ex.beam_search)
+
+# %% [markdown]
+# **Predict:** 100 bytes from `"from "` again, where greedy loops on `" the command"`. Will 4 beams
+# find a continuation with a higher total log-probability than greedy's? Will it read better?
+#
+# <details><summary>Answer</summary>
+#
+# Far higher: about −19 nats against greedy's −72 (the cell prints both). But it does not read
+# better: after a few bytes it is spaces, one after another, since one more space of indentation is
+# always very likely. The most likely text is not the most natural one, a known weakness of beam
+# search on open-ended text (Holtzman et al., 2020, *The Curious Case of Neural Text
+# Degeneration*), and one reason chat models sample.
+# </details>
+
+# %%
+beam_search = mine_or_reference("ch01.beam_search", ex.beam_search)
+
+
+def total_log_prob(model, tokens, prompt_len: int) -> float:
+    """log p(tokens[prompt_len:] | tokens[:prompt_len]), ``tokens: [pos]``: the score beam search maximises."""
+    with torch.no_grad():
+        log_probs = model(tokens[None])[0, :-1].log_softmax(dim=-1)  # [pos-1 d_vocab]: predictions of bytes 1..
+    return log_probs[prompt_len - 1 :].gather(-1, tokens[prompt_len:, None]).sum().item()
+
+
+beam_prompt = trained.to_tokens("from ")[0]  # [pos]: the BOS byte, then "from "
+with torch.no_grad():
+    by_beams = {"greedy": trained.generate(beam_prompt[None], 100)[0], "4 beams": beam_search(trained, beam_prompt, 4, 100)}
+for name, seq in by_beams.items():
+    text = trained.to_string(seq[len(beam_prompt) :])
+    print(f"{name + ':':8} log p = {total_log_prob(trained, seq, len(beam_prompt)):6.1f}, "
+          f"{text.count(' ')} of its 100 bytes are spaces: {text!r}")
+
+# %% [markdown]
+# minigpt's `model.generate(tokens, max_new_tokens, num_beams=4)` runs the same search with the KV
+# cache (each step, the cache's rows follow the beams that survive) and returns the same tokens as
+# Hugging Face's `generate(num_beams=4)`; `tests/test_beam_search.py` holds it to that.
+#
+# **Predict:** do more beams always find a likelier continuation? From `"def "`, 1 (greedy), 2, 4
+# and 8 beams.
+#
+# <details><summary>Answer</summary>
+#
+# No. Here 2 beams find a continuation of about −23.6 nats, 4 beams only −29.4 and 8 beams −29.2
+# (the cell prints them). With 4 beams, the start of the 2-beam answer was pushed out at some step
+# by four starts that scored better then and worse later. Beam search is a heuristic: only a search
+# over every sequence is exact, and there are 256¹⁰⁰ of them.
+# </details>
+
+# %%
+def_prompt = trained.to_tokens("def ")
+for n in (1, 2, 4, 8):
+    seq = trained.generate(def_prompt, 100, num_beams=n)[0]
+    print(f"{n} beam{'s' if n > 1 else ' '}: log p = {total_log_prob(trained, seq, def_prompt.shape[1]):6.1f} "
+          f"{trained.to_string(seq[def_prompt.shape[1] :])[:60]!r}")
+print("your beam_search == model.generate(num_beams=4) from 'from ':",
+      torch.equal(by_beams["4 beams"], trained.generate(beam_prompt[None], 100, num_beams=4)[0]))
+
+# %% [markdown]
+# ### A penalty for repeating
+#
+# Sampling is one way out of greedy's loops; another is to make repeating cost something. OpenAI's
+# API offers a **frequency penalty**: before choosing, each token's logit drops by `penalty` times
+# the number of times that token was already generated (and a *presence penalty*, subtracted once
+# for any token generated at all).
+#
+# **Exercise** `apply_frequency_penalty(logits, tokens, penalty) -> Tensor`: `logits: [batch d_vocab]`
+# (the next token's), `tokens: [batch pos]` (each row its own sequence); return
+# `logits[b, v] - penalty * count[b, v]`, `[batch d_vocab]`, where `count[b, v]` is how often token
+# `v` occurs in row `b`. Example: `apply_frequency_penalty(torch.zeros(1, 4), torch.tensor([[2, 0, 2]]),
+# 0.5)` returns `[[-0.5, 0.0, -1.0, 0.0]]`.
+
+# %%
+check("ch01.apply_frequency_penalty", ex.apply_frequency_penalty)
+
+# %% [markdown]
+# **Predict:** greedy from `"from "` again, now with a frequency penalty on the bytes it has
+# generated. With `penalty = 0.3`, does the loop on `" the command"` go away? And with `1.0`?
+#
+# <details><summary>Answer</summary>
+#
+# At 0.3 the loop is gone (the cell checks the last 40 bytes for a repeat) and the text stays
+# English- and Python-like for a while. At 1.0 there is no loop either, but the penalty also hits
+# the bytes every text needs (spaces, `e`, `t`, newlines), so the model is pushed to rare bytes and
+# the text falls apart into fragments such as `ClassValueError`.
+# </details>
+
+# %%
+apply_frequency_penalty = mine_or_reference("ch01.apply_frequency_penalty", ex.apply_frequency_penalty)
+
+
+def greedy_with_penalty(model, prompt: str, n_new: int, penalty: float) -> str:
+    tokens = model.to_tokens(prompt)
+    start = tokens.shape[1]
+    with torch.no_grad():
+        for _ in range(n_new):
+            logits = apply_frequency_penalty(model(tokens)[:, -1], tokens[:, start:], penalty)  # the new bytes count
+            tokens = torch.cat([tokens, logits.argmax(dim=-1, keepdim=True)], dim=1)
+    return model.to_string(tokens[0, start:])
+
+
+for penalty in (0.0, 0.3, 1.0):
+    text = greedy_with_penalty(trained, "from ", 100, penalty)
+    print(f"penalty {penalty}: {text!r}\n{'':13}{final_loop(text)}")
+
+# %% [markdown]
 # ## 11. The KV cache: what it saves
 #
 # The loop above runs the whole sequence through the model for every new token, although the keys
