@@ -24,6 +24,8 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch import Tensor
 
+from .cache_analysis import CacheAnalysis
+
 _ATTN = {"q", "k", "v", "z", "attn_scores", "pattern", "result"}
 _MLP = {"pre", "post", "pre_linear"}
 _BLOCK = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"}
@@ -49,8 +51,13 @@ def act_name(name: str, layer: int | None = None, layer_type: str | None = None)
     return f"blocks.{layer}.hook_{name}"
 
 
-class ActivationCache(Mapping[str, Tensor]):
+class ActivationCache(CacheAnalysis, Mapping[str, Tensor]):
     """A read-only mapping from hook names to the activations they saw.
+
+    ``model`` is the model that made it (``run_with_cache`` passes itself): the
+    analysis methods of :mod:`minigpt.cache_analysis` (``accumulated_resid``,
+    ``decompose_resid``, ``logit_attrs``, ...) read its config and weights.
+    ``has_batch_dim`` is ``False`` after :meth:`remove_batch_dim`.
 
     Some entries may be *lazy*: ``lazy[name] = (source, fn)`` is computed as
     ``fn(source)`` the first time it is read (the per-head attention results,
@@ -61,10 +68,13 @@ class ActivationCache(Mapping[str, Tensor]):
     def __init__(
         self, store: dict[str, Tensor], n_layers: int | None = None,
         lazy: dict[str, tuple[Tensor, Callable[[Tensor], Tensor]]] | None = None,
+        *, model=None, has_batch_dim: bool = True,
     ) -> None:
         self._store = store
         self._lazy = dict(lazy or {})
-        self.n_layers = n_layers
+        self.model = model
+        self.n_layers = model.cfg.n_layers if n_layers is None and model is not None else n_layers
+        self.has_batch_dim = has_batch_dim
 
     def _key(self, key) -> str:
         if isinstance(key, str):
@@ -116,17 +126,20 @@ class ActivationCache(Mapping[str, Tensor]):
 
     def to(self, device) -> ActivationCache:
         """A copy on ``device`` (lazy entries are computed first)."""
-        return ActivationCache({k: self[k].to(device) for k in self._names()}, self.n_layers)
+        store = {k: self[k].to(device) for k in self._names()}
+        return ActivationCache(store, self.n_layers, model=self.model, has_batch_dim=self.has_batch_dim)
 
     def remove_batch_dim(self) -> ActivationCache:
         """Drop a batch axis of size one from every activation."""
+        if not self.has_batch_dim:
+            raise ValueError("this cache has no batch axis left to remove")
         out = {}
         for k in self._names():
             v = self[k]
             if v.ndim == 0 or v.shape[0] != 1:
                 raise ValueError(f"{k} has batch size {tuple(v.shape)[:1]}, not 1: cannot remove it")
             out[k] = v[0]
-        return ActivationCache(out, self.n_layers)
+        return ActivationCache(out, self.n_layers, model=self.model, has_batch_dim=False)
 
     def stack(self, name: str) -> Tensor:
         """``cache.stack("pattern")``: one activation across layers, ``[n_layers, ...]``."""

@@ -223,7 +223,7 @@ class HookedModule(nn.Module):
         lazy = {name: (store[src], fn) for name, (src, fn) in derived.items()}
         for src in set(hooked) - set(names):  # sources nobody asked for stay out of the cache's keys
             store.pop(src)
-        cache = ActivationCache(store, n_layers=getattr(self.cfg, "n_layers", None), lazy=lazy)
+        cache = ActivationCache(store, n_layers=getattr(self.cfg, "n_layers", None), lazy=lazy, model=self)
         if remove_batch_dim:
             cache = cache.remove_batch_dim()
         return out, cache
