@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from common import machine
+
 MiB = 2**20
 
 
@@ -97,20 +99,17 @@ def mib(n: int | None) -> str:
     return "   n/a" if n is None else f"{n / MiB:6.1f}"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pos", type=int, default=8192)
     parser.add_argument("--d-head", type=int, default=64)
     parser.add_argument("--kernels", default="online,sdpa,naive")
     parser.add_argument("--json", help="write the figures here too")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, args.pos, args.d_head)))
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import machine
-
+        return []
     print(f"attention, causal, batch 1, 1 head, {args.pos} positions, d_head {args.d_head}, fp32, forward; "
           f"{machine()}")
     print(f"a full bool mask: {args.pos**2 / MiB:.0f} MiB; fp32 scores: {4 * args.pos**2 / MiB:.0f} MiB; "
@@ -132,6 +131,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
+    return rows
 
 
 if __name__ == "__main__":
