@@ -39,7 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # devices and precisions, tokenizers.
     ("config/functional", ("minigpt.config", "minigpt.functional", "minigpt.validation", "minigpt.device",
                            "minigpt.tokenizer")),
-    ("attention, hooks", ("minigpt.attention", "minigpt.hooks", "minigpt.cache")),
+    ("attention, hooks", ("minigpt.attention", "minigpt.hooks", "minigpt.cache", "minigpt.cache_analysis",
+                          "minigpt.cache_readout", "minigpt.slice")),
     ("components", ("minigpt.components",)),
     # The model and what its own methods run: text in and out (model.to_tokens), the KV cache,
     # sampling and beam search (model.generate); the grokking model's preset, init and fused forward; the package.
