@@ -51,3 +51,31 @@ def test_every_command_is_a_plugin_and_each_is_handled_once():
     listed = re.search(r"\{([\w,-]+)\}", build_parser().format_help()).group(1).split(",")
     assert handled == listed  # same commands, same order, none twice
     assert listed[:4] == ["demo", "kernels", "grade", "exercises"]
+
+
+def test_exercises_list_prints_the_registry_counts(capsys):
+    from minigpt.grading import all_exercises
+
+    assert main(["exercises", "list"]) == 0
+    out = capsys.readouterr().out
+    for chapter in sorted({ex.chapter for ex in all_exercises()}):
+        mine = [ex for ex in all_exercises() if ex.chapter == chapter]
+        mistakes = sum(len(ex.mutants) for ex in mine)
+        assert f"chapter {chapter}: {len(mine)} exercises, {mistakes} diagnosed mistakes" in out
+    assert "ch01.layer_norm" in out
+
+
+def test_readme_exercise_counts_are_the_registry_s():
+    import re
+    from pathlib import Path
+
+    from minigpt.grading import all_exercises
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    counts = {c: (sum(ex.chapter == c for ex in all_exercises()),
+                  sum(len(ex.mutants) for ex in all_exercises() if ex.chapter == c)) for c in (1, 2, 3, 4)}
+    said = re.search(r"Chapter 1 has (\d+)\s+exercises.*?\((\d+) of them\); chapters 2–4 have (\d+), (\d+)\s+and "
+                     r"(\d+)\s+more, with (\d+), (\d+) and (\d+) mistakes", readme, re.S)
+    assert said, "the README's sentence on exercise counts changed: update this test with it"
+    n1, m1, n2, n3, n4, m2, m3, m4 = map(int, said.groups())
+    assert {1: (n1, m1), 2: (n2, m2), 3: (n3, m3), 4: (n4, m4)} == counts

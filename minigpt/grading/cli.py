@@ -1,4 +1,4 @@
-"""The grader's sub-commands: ``minigpt grade`` and ``minigpt exercises build``."""
+"""The grader's sub-commands: ``minigpt grade``, ``minigpt exercises build`` and ``minigpt exercises list``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def add_parsers(sub) -> None:
     build.add_argument("--solutions", default=None, help="the reference files (default: the repository's solutions/)")
     build.add_argument("--out", default=None, help="where to write the stubs (default: the repository's exercises/)")
     build.add_argument("--check", action="store_true", help="only list the files that are out of date")
+    listing = ex_sub.add_parser("list", help="the exercises per chapter, with their points and diagnosed mistakes")
+    listing.add_argument("--chapter", type=int, default=None, help="only this chapter")
 
 
 def run(args) -> int:
@@ -87,8 +89,25 @@ def _grade(args) -> int:
     return 0
 
 
+def _list_exercises(chapter: int | None) -> int:
+    from . import all_exercises
+
+    exercises = [ex for ex in all_exercises() if chapter is None or ex.chapter == chapter]
+    for ch in sorted({ex.chapter for ex in exercises}):
+        mine = [ex for ex in exercises if ex.chapter == ch]
+        mistakes = sum(len(ex.mutants) for ex in mine)
+        print(f"chapter {ch}: {len(mine)} exercises, {mistakes} diagnosed mistakes, "
+              f"{sum(ex.points for ex in mine):g} points")
+        for ex in mine:
+            print(f"  {ex.id:34s} {ex.points:>3g} pt  {len(ex.mutants):>2d} mistakes  {ex.title}")
+    return 0
+
+
 def _exercises(args) -> int:
     from pathlib import Path
+
+    if args.exercises_command == "list":
+        return _list_exercises(args.chapter)
 
     from . import build
 
