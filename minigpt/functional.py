@@ -39,7 +39,8 @@ def normalize(x: Tensor, mean: Tensor, scale: Tensor, w: Tensor | None = None, b
     """``(x - mean) / scale``, then ``* w + b`` when given: LayerNorm from its statistics.
 
     Apart from :func:`layer_norm` so that another scale can be used, e.g. one a
-    hook froze (as direct logit attribution does).
+    hook froze (as direct logit attribution does). Without ``w`` and ``b`` it is
+    what a LayerNorm's ``hook_normalized`` records (as in TransformerLens).
 
     >>> normalize(torch.tensor([1.0, 3.0]), mean=torch.tensor([2.0]), scale=torch.tensor([2.0]))
     tensor([-0.5000,  0.5000])

@@ -18,6 +18,7 @@ EXPECTED_NAMES = [
     "blocks.0.ln2.hook_scale", "blocks.0.ln2.hook_normalized",
     "blocks.0.mlp.hook_pre", "blocks.0.mlp.hook_post", "blocks.0.hook_mlp_out",
     "blocks.0.hook_resid_post", "ln_final.hook_scale", "ln_final.hook_normalized",
+    "unembed.hook_in", "unembed.hook_out",
 ]
 
 
@@ -51,10 +52,12 @@ def test_cache_shapes_and_semantics(small_model, tokens):
     assert cache["resid_post", -1] is cache["blocks.1.hook_resid_post"]
     assert cache["normalized", 0, "ln1"] is cache["blocks.0.ln1.hook_normalized"]
     torch.testing.assert_close(cache["resid_pre", 0], cache["embed"] + cache["pos_embed"])
-    ln = small_model.blocks[0].ln1
+    # hook_normalized holds (x - mean) / scale, before w and b (TransformerLens's semantics)
     torch.testing.assert_close(
-        cache["normalized", 0, "ln1"], torch.nn.functional.layer_norm(cache["resid_pre", 0], (cfg.d_model,), ln.w, ln.b)
+        cache["normalized", 0, "ln1"], torch.nn.functional.layer_norm(cache["resid_pre", 0], (cfg.d_model,))
     )
+    torch.testing.assert_close(cache["unembed.hook_in"], cache["normalized"] * small_model.ln_final.w + small_model.ln_final.b)
+    assert cache["unembed.hook_out"] is not None and torch.equal(cache["unembed.hook_out"], logits)
 
 
 def test_names_filter_caches_only_what_it_names(small_model, tokens):
@@ -177,9 +180,13 @@ def test_layer_norm_scale_hook_reads_and_replaces(small_model, tokens):
     from minigpt.functional import layer_norm
 
     ln = small_model.ln_final
-    _, cache = small_model.run_with_cache(tokens, names_filter=lambda n: n.startswith("ln_final") or n.endswith("resid_post"))
+    with torch.no_grad():  # w and b away from 1 and 0, so normalised-before-w-and-b shows
+        ln.w.mul_(torch.linspace(0.5, 1.5, ln.w.numel()))
+        ln.b.add_(0.3)
+    _, cache = small_model.run_with_cache(tokens, names_filter=lambda n: n.startswith(("ln_final", "unembed")) or n.endswith("resid_post"))
     resid = cache["resid_post", -1]
-    torch.testing.assert_close(cache["ln_final.hook_normalized"], layer_norm(resid, ln.w, ln.b, ln.eps))
+    torch.testing.assert_close(cache["ln_final.hook_normalized"], layer_norm(resid, eps=ln.eps))  # before w, b
+    torch.testing.assert_close(cache["unembed.hook_in"], layer_norm(resid, ln.w, ln.b, ln.eps))
     torch.testing.assert_close(cache["scale"], (resid.var(-1, keepdim=True, unbiased=False) + ln.eps).sqrt())
     frozen = torch.full_like(cache["scale"], 2.0)
     for in_place in (False, True):
@@ -191,10 +198,27 @@ def test_layer_norm_scale_hook_reads_and_replaces(small_model, tokens):
 
         seen = {}
         with small_model.hooks(fwd_hooks=[("ln_final.hook_scale", freeze),
-                                          ("ln_final.hook_normalized", lambda x, hook: seen.setdefault("n", x))]):
+                                          ("ln_final.hook_normalized", lambda x, hook: seen.setdefault("n", x)),
+                                          ("unembed.hook_in", lambda x, hook: seen.setdefault("out", x))]):
             small_model(tokens)
-        expected = (resid - resid.mean(-1, keepdim=True)) / 2.0 * ln.w + ln.b
+        expected = (resid - resid.mean(-1, keepdim=True)) / 2.0
         torch.testing.assert_close(seen["n"], expected)
+        torch.testing.assert_close(seen["out"], expected * ln.w + ln.b)
+
+
+def test_hook_normalized_can_be_replaced(small_model, tokens):
+    """A hook on hook_normalized that returns a new tensor changes what w and b scale (the LayerNorm's output)."""
+    ln = small_model.blocks[1].ln2
+    with torch.no_grad():
+        ln.w.fill_(2.0)
+        ln.b.fill_(0.5)
+        seen = {}
+        small_model.run_with_hooks(tokens, fwd_hooks=[
+            ("blocks.1.ln2.hook_normalized", lambda n, hook: torch.ones_like(n)),
+            ("blocks.1.mlp.hook_pre", lambda pre, hook: seen.setdefault("pre", pre.clone())),
+        ])
+    mlp = small_model.blocks[1].mlp
+    torch.testing.assert_close(seen["pre"], (torch.full((3, 17, 48), 2.5) @ mlp.W_in + mlp.b_in).detach())
 
 
 def test_per_head_results_are_computed_when_read(small_model, tokens):

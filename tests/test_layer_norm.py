@@ -75,3 +75,23 @@ def test_make_norm_and_a_model_with_lnpre():
     assert model.n_params() == model.cfg.n_params_non_embedding  # no LayerNorm weights counted
     assert "blocks.0.ln1.hook_scale" in model.hook_names()
     assert model(torch.tensor([[1, 2, 3]])).shape == (1, 3, 97)
+
+
+@pytest.mark.parametrize("per_head", [False, True], ids=["batch pos d_model", "batch pos n_heads d_model"])
+def test_hook_normalized_holds_the_input_normalised_before_w_and_b(x, per_head):
+    """TransformerLens's semantics: hook_normalized = (x - mean) / scale; the output = normalized * w + b."""
+    ln = LayerNorm(8)
+    with torch.no_grad():
+        ln.w.copy_(torch.linspace(0.5, 2.0, 8))
+        ln.b.copy_(torch.linspace(-1.0, 1.0, 8))
+    inp = x.unsqueeze(2).expand(-1, -1, 3, -1) * torch.tensor([1.0, 2.0, 3.0])[:, None] if per_head else x
+    fast = ln(inp)
+    seen = {}
+    ln.hook_normalized.add_hook(lambda n, hook: seen.update(normalized=n.clone()))
+    ln.hook_scale.add_hook(lambda s, hook: seen.update(scale=s.clone()))
+    out = ln(inp)
+    expected = (inp - inp.mean(-1, keepdim=True)) / (inp.var(-1, keepdim=True, unbiased=False) + ln.eps).sqrt()
+    torch.testing.assert_close(seen["normalized"], expected)
+    assert seen["scale"].shape == (*inp.shape[:-1], 1)
+    torch.testing.assert_close(out, expected * ln.w + ln.b)
+    torch.testing.assert_close(out, fast)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..config import GPTConfig
 from ..functional import linear, stored_parameter
+from ..hooks import HookPoint
 
 
 class Embed(nn.Module):
@@ -51,7 +52,9 @@ class Unembed(nn.Module):
     """Residual → logits. ``W_U: [d_model, d_vocab]``; GPT-2 ties it: ``W_U = W_E.T``.
 
     A tied unembedding keeps a plain reference to the embedding (not a
-    sub-module), so the shared matrix is stored and counted once.
+    sub-module), so the shared matrix is stored and counted once. Hook points, as in
+    TransformerLens: ``hook_in`` (the residual it reads, after ``ln_final``:
+    ``[batch pos d_model]``) and ``hook_out`` (the logits, ``[batch pos d_vocab]``).
     """
 
     def __init__(self, cfg: GPTConfig, embed: Embed | None = None) -> None:
@@ -62,6 +65,8 @@ class Unembed(nn.Module):
         if not cfg.tie_embeddings:
             self.W_U = stored_parameter((cfg.d_vocab, cfg.d_model), (1, 0))  # [d_model d_vocab]
         self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab)) if cfg.unembed_bias else None
+        self.hook_in = HookPoint()  # [batch pos d_model]
+        self.hook_out = HookPoint()  # [batch pos d_vocab]
 
     @property
     def W_U(self) -> Tensor:
@@ -73,5 +78,6 @@ class Unembed(nn.Module):
         return self._parameters["W_U"]
 
     def forward(self, x: Tensor) -> Tensor:  # [batch pos d_model] -> [batch pos d_vocab]
+        x = self.hook_in(x)
         weight = self._tied_to[0].W_E if self._tied_to else self.W_U.T  # [d_vocab d_model]
-        return linear(x, weight, self.b_U)
+        return self.hook_out(linear(x, weight, self.b_U))

@@ -8,13 +8,28 @@ Two flavours, as in TransformerLens:
   into the weights that read the output.
 
 ``scale = sqrt(var + eps)`` (biased variance) is computed in fp32 for half inputs.
-The maths is :func:`minigpt.functional.layer_norm` (and, when a hook reads or
-replaces the scale, :func:`~minigpt.functional.mean_and_scale` then
-:func:`~minigpt.functional.normalize`); these modules add the weights, the
-hook points and the half-precision handling.
+The hook points hold what TransformerLens 3.9 records: ``hook_scale`` the scale,
+``[... 1]``, and ``hook_normalized`` the normalised input ``(x - mean) / scale``,
+*before* ``w`` and ``b`` (so it has mean 0 and mean square ~1 at every position,
+whatever the weights). Both see fp32 for half inputs.
+
+The maths is :func:`minigpt.functional.layer_norm` (and, when a hook is attached,
+:func:`~minigpt.functional.mean_and_scale` then :func:`~minigpt.functional.normalize`
+step by step, so a hook can read or replace each piece); these modules add the
+weights, the hook points and the half-precision handling.
 
 >>> LayerNorm(3)(torch.tensor([1.0, 2.0, 3.0])).detach()  # mean 2, variance 2/3, w = 1, b = 0
 tensor([-1.2247,  0.0000,  1.2247])
+
+``hook_normalized`` does not see ``w`` and ``b``; the output does:
+
+>>> ln = LayerNorm(2, eps=0.0)
+>>> with torch.no_grad():
+...     ln.w[:], ln.b[:] = torch.tensor([10.0, 10.0]), torch.tensor([1.0, 1.0])
+>>> seen = []
+>>> _ = ln.hook_normalized.add_hook(lambda normalized, hook: seen.append(normalized))
+>>> ln(torch.tensor([[[1.0, 3.0]]])).tolist(), seen[0].tolist()   # [batch pos d_model]
+([[[-9.0, 11.0]]], [[[-1.0, 1.0]]])
 """
 
 from __future__ import annotations
@@ -32,8 +47,12 @@ def _hooked_layer_norm(module: nn.Module, x: Tensor, w: Tensor | None, b: Tensor
     """The shared forward of both flavours; ``w``/``b`` are ``None`` for LNPre.
 
     With no hook on ``hook_scale``/``hook_normalized`` it calls torch's fused
-    kernel; with one it computes the same maths step by step so the scale can
-    be read (or frozen, as in direct logit attribution).
+    kernel. With one it computes the same maths step by step, as TransformerLens
+    does: ``scale`` (hooked), ``normalized = (x - mean) / scale`` (hooked), then
+    ``normalized * w + b``. A hook may replace either piece, or change it in place
+    (freezing the scale, as direct logit attribution does), and the output follows.
+    ``x`` may carry a head axis (``[batch pos n_heads d_model]``, split inputs): the
+    statistics are over the last axis either way.
     """
     dtype = x.dtype
     if dtype in _HALF:
@@ -42,20 +61,19 @@ def _hooked_layer_norm(module: nn.Module, x: Tensor, w: Tensor | None, b: Tensor
         w, b = w.to(x.dtype), b.to(x.dtype)
     if not (module.hook_scale.has_hooks or module.hook_normalized.has_hooks):
         return layer_norm(x, w, b, module.eps).to(dtype)
-    mean, scale = mean_and_scale(x, module.eps)  # [batch pos 1] each
-    before = scale.clone()  # [batch pos 1]: cheap, and tells whether a hook changed it in place
-    hooked = module.hook_scale(scale)
-    if hooked is scale and torch.equal(scale, before):
-        out = layer_norm(x, w, b, module.eps)  # the hook only read the scale: the fused kernel, same numbers
-    else:  # the hook replaced the scale (e.g. froze it): normalise by the new one
-        out = normalize(x, mean, hooked, w, b)
-    return module.hook_normalized(out.to(dtype))
+    mean, scale = mean_and_scale(x, module.eps)  # [... 1] each
+    scale = module.hook_scale(scale)
+    normalized = module.hook_normalized(normalize(x, mean, scale))  # [... d_model], before w and b
+    if w is None:
+        return normalized.to(dtype)
+    return torch.addcmul(b, normalized, w).to(dtype)  # normalized * w + b in one pass
 
 
 class LayerNorm(nn.Module):
     """``(x - mean) / sqrt(var + eps) * w + b``, statistics in fp32 for half inputs.
 
-    ``hook_normalized`` sees the output, after ``w`` and ``b`` (as in TransformerLens).
+    ``hook_normalized`` sees ``(x - mean) / scale``, before ``w`` and ``b`` (as in
+    TransformerLens); the module's output is ``normalized * w + b``.
     """
 
     def __init__(self, d_model: int, eps: float = 1e-5) -> None:
