@@ -130,11 +130,16 @@ class HookedModule(nn.Module):
         if name_or_filter in self.hook_dict:
             return [self.hook_dict[name_or_filter]]
         close = difflib.get_close_matches(name_or_filter, self.hook_dict, n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        hint = self._missing_hook_hint(name_or_filter)
+        hint = hint or (f" Did you mean {' or '.join(map(repr, close))}?" if close else "")
         raise KeyError(
             f"no hook point named {name_or_filter!r}.{hint} "
             f"(model.hook_names() lists all {len(self.hook_dict)})"
         )
+
+    def _missing_hook_hint(self, name: str) -> str:
+        """A hint for an unknown hook name (e.g. which flag adds it); subclasses override."""
+        return ""
 
     # -- attaching -----------------------------------------------------------------------
     @contextlib.contextmanager

@@ -7,7 +7,33 @@ torch.Size([1, 3, 100])
 
 The forward pass equals Hugging Face's ``GPT2LMHeadModel`` on the same weights
 (see ``tests/test_hf_equivalence.py``). Every named activation passes through
-a :class:`~minigpt.hooks.HookPoint`; see :mod:`minigpt.hooks`.
+a :class:`~minigpt.hooks.HookPoint`; see :mod:`minigpt.hooks`. The names, shapes and
+values are TransformerLens 3.9's (``tests/test_tl_parity.py``):
+
+- ``hook_embed``, ``hook_pos_embed``: ``[batch pos d_model]``;
+- per block ``blocks.{L}.``: ``hook_resid_pre``, ``hook_attn_out``, ``hook_resid_mid``,
+  ``hook_mlp_out``, ``hook_resid_post`` (``[batch pos d_model]``); ``ln1.hook_scale``
+  (``[batch pos 1]``) and ``ln1.hook_normalized`` (``(x - mean) / scale``, before ``w``
+  and ``b``), likewise ``ln2``; ``attn.hook_q|k|v|z`` (``[batch pos n_heads d_head]``),
+  ``attn.hook_attn_scores|pattern`` (``[batch n_heads query_pos key_pos]``),
+  ``attn.hook_result`` (``[batch pos n_heads d_model]``); ``mlp.hook_pre|post``
+  (``[batch pos d_mlp]``);
+- ``ln_final.hook_scale|normalized``, ``unembed.hook_in`` (``[batch pos d_model]``) and
+  ``unembed.hook_out`` (the logits).
+
+Three flags add more, as in TransformerLens (off by default, and free when off):
+:meth:`GPT.set_use_split_qkv_input` adds ``blocks.{L}.hook_q_input|k_input|v_input``,
+:meth:`GPT.set_use_attn_in` adds ``blocks.{L}.hook_attn_in`` (each ``[batch pos n_heads
+d_model]``, the residual copied per head before ``ln1``) and
+:meth:`GPT.set_use_hook_mlp_in` adds ``blocks.{L}.hook_mlp_in`` (``[batch pos d_model]``):
+
+>>> model.set_use_split_qkv_input(True)
+>>> logits, cache = model.run_with_cache(torch.tensor([[1, 2, 3]]))
+>>> cache["blocks.0.hook_k_input"].shape            # [batch pos n_heads d_model]
+torch.Size([1, 3, 4, 64])
+>>> model.set_use_split_qkv_input(False)
+>>> "blocks.0.hook_k_input" in model.hook_names()
+False
 """
 
 from __future__ import annotations
@@ -20,7 +46,7 @@ from torch import Tensor, nn
 from .attention import kernel_info
 from .components import MLP, Attention, Block, Embed, LayerNorm, PosEmbed, Unembed
 from .components.attention import per_head_result
-from .components.block import make_norm
+from .components.block import FLAG_HOOKS, make_norm
 from .config import GPTConfig
 from .hooks import HookedModule, HookPoint
 from .kv_cache import KVCache, StaticKVCache
@@ -149,6 +175,47 @@ class GPT(HookedModule, TextMixin):
                 f"blocks.{L}.attn.hook_z", lambda z, W_O=W_O: per_head_result(z, W_O.to(z.device))
             )
         return recipes
+
+    # -- optional hook points (TransformerLens's flags) ----------------------------------
+    def _set_block_flag(self, flag: str, use: bool) -> None:
+        for block in self.blocks:
+            block.set_flag(flag, use)
+        self.setup_hooks()
+
+    def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
+        """Add (or remove) ``blocks.{L}.hook_q_input``, ``hook_k_input``, ``hook_v_input``.
+
+        Each is ``[batch pos n_heads d_model]``: the residual stream copied once per head,
+        *before* ``ln1``, as TransformerLens does. ``ln1`` then normalises each copy and each
+        head projects its own, so a hook on ``hook_k_input`` changes the keys and nothing
+        else (what path patching needs). Off (the default), the forward is the usual one.
+        """
+        self._set_block_flag("use_split_qkv_input", use_split_qkv_input)
+
+    def set_use_attn_in(self, use_attn_in: bool) -> None:
+        """Add (or remove) ``blocks.{L}.hook_attn_in``: ``[batch pos n_heads d_model]``, one
+        copy of the residual per head that the head's queries, keys and values all read."""
+        self._set_block_flag("use_attn_in", use_attn_in)
+
+    def set_use_hook_mlp_in(self, use_hook_mlp_in: bool) -> None:
+        """Add (or remove) ``blocks.{L}.hook_mlp_in``: ``[batch pos d_model]``, the MLP's input before ``ln2``.
+
+        Raises ``ValueError`` on an attention-only model (it has no MLP).
+        """
+        self._set_block_flag("use_hook_mlp_in", use_hook_mlp_in)
+
+    def set_use_attn_result(self, use_attn_result: bool) -> None:
+        """Kept for TransformerLens code: ``blocks.{L}.attn.hook_result`` is always available here.
+
+        ``run_with_cache`` computes the per-head results from ``hook_z`` when first read, and a
+        hook on ``hook_result`` makes the forward compute them for real; so this changes nothing.
+        """
+
+    def _missing_hook_hint(self, name: str) -> str:
+        for flag, hooks in FLAG_HOOKS.items():
+            if name.rsplit(".", 1)[-1] in hooks:
+                return f" {name.rsplit('.', 1)[-1]} exists only after model.set_{flag}(True)."
+        return ""
 
     # -- attention kernels ---------------------------------------------------------------
     def set_attention(self, name: str) -> "GPT":

@@ -6,6 +6,12 @@ Shapes (TransformerLens's): ``W_Q, W_K, W_V: [n_heads, d_model, d_head]``,
 d_head]``, ``hook_attn_scores/hook_pattern: [batch n_heads query_pos key_pos]``,
 ``hook_result: [batch pos n_heads d_model]``.
 
+Split inputs (TransformerLens's ``use_split_qkv_input`` / ``use_attn_in``): the block
+may hand in one residual copy per head, ``[batch pos n_heads d_model]``, and separate
+ones for queries, keys and values; each head then projects its own copy
+(:func:`project_per_head`), so a change to head 3's key input moves only head 3's keys.
+With the usual ``[batch pos d_model]`` input, all heads share one GEMM.
+
 The score-and-softmax step runs in a kernel from :mod:`minigpt.attention`.
 Only ``naive`` materialises the pattern, so whenever a hook sits on
 ``hook_attn_scores`` or ``hook_pattern`` this module computes them the naive
@@ -56,6 +62,23 @@ def per_head_result(z: Tensor, W_O: Tensor) -> Tensor:
     return einops.rearrange(per_head, "n_heads (batch pos) d_model -> batch pos n_heads d_model", batch=z.shape[0])
 
 
+def project_per_head(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """Each head reads its own input: ``x[:, :, head] @ W[head] + b[head]``, ``[batch pos n_heads d_head]``.
+
+    ``x: [batch pos n_heads d_model]`` (split inputs), ``W: [n_heads d_model d_head]``,
+    ``b: [n_heads d_head]``. With the same input copied to every head it equals the
+    shared projection:
+
+    >>> x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])       # [batch=1 pos=1 n_heads=2 d_model=2]
+    >>> W = torch.tensor([[[2.0], [0.0]], [[0.0], [3.0]]])    # [n_heads=2 d_model=2 d_head=1]
+    >>> project_per_head(x, W, torch.zeros(2, 1))             # head 0 reads [1, 0], head 1 reads [0, 1]
+    tensor([[[[2.],
+              [3.]]]])
+    """
+    out = einops.einsum(x, W, "batch pos n_heads d_model, n_heads d_model d_head -> batch pos n_heads d_head")
+    return out + b
+
+
 class Attention(nn.Module):
     """Per head: ``q, k, v = x W_Q, x W_K, x W_V``; ``z = kernel(q, k, v)``; the output is ``sum_heads z W_O``."""
 
@@ -84,17 +107,30 @@ class Attention(nn.Module):
         """``[batch pos d_model] -> [batch pos n_heads d_head]``: all heads in one GEMM.
 
         Raw views rather than einops here: this runs three times per layer on every forward.
+        A per-head input, ``[batch pos n_heads d_model]``, goes to :func:`project_per_head`.
         """
+        if x.ndim == 4:
+            return project_per_head(x, W, b)
         n_heads, d_model, d_head = W.shape
         weight = W.transpose(1, 2).reshape(n_heads * d_head, d_model)  # [(n_heads d_head) d_model], a view
         out = linear(x, weight, b.reshape(n_heads * d_head))  # [batch pos (n_heads d_head)]
         return out.unflatten(-1, (n_heads, d_head))  # [batch pos n_heads d_head]
 
-    def forward(self, x: Tensor, kv_cache=None, layer: int = 0) -> Tensor:
-        """``x: [batch pos d_model] -> [batch pos d_model]``."""
+    def forward(
+        self, x: Tensor, kv_cache=None, layer: int = 0, *, key_input: Tensor | None = None,
+        value_input: Tensor | None = None,
+    ) -> Tensor:
+        """``x: [batch pos d_model] -> [batch pos d_model]``.
+
+        ``x`` is the query input; keys and values read it too unless ``key_input`` /
+        ``value_input`` are given. Each may be ``[batch pos n_heads d_model]``, one
+        input per head (split inputs).
+        """
+        key_input = x if key_input is None else key_input
+        value_input = x if value_input is None else value_input
         q = self.hook_q(self._project(x, self.W_Q, self.b_Q))
-        k = self.hook_k(self._project(x, self.W_K, self.b_K))
-        v = self.hook_v(self._project(x, self.W_V, self.b_V))
+        k = self.hook_k(self._project(key_input, self.W_K, self.b_K))
+        v = self.hook_v(self._project(value_input, self.W_V, self.b_V))
         # The kernels take [batch n_heads pos d_head]: a free transpose of the above.
         q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))  # [batch n_heads pos d_head]
         cache_mask = None
@@ -103,7 +139,7 @@ class Attention(nn.Module):
             cache_mask = getattr(kv_cache, "attn_mask", None)  # a static cache masks its empty slots
         scale = 1.0 / self.cfg.attn_scale
         if self.hook_attn_scores.has_hooks or self.hook_pattern.has_hooks:
-            mask = causal_mask(q_.shape[-2], k_.shape[-2], device=x.device) if cache_mask is None else cache_mask
+            mask = causal_mask(q_.shape[-2], k_.shape[-2], device=q_.device) if cache_mask is None else cache_mask
             scores = attention_scores(q_, k_, scale).masked_fill_(~mask, float("-inf"))
             scores = self.hook_attn_scores(scores)  # [batch n_heads query_pos key_pos]
             pattern = self.hook_pattern(softmax_keys(scores))
