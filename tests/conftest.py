@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from helpers import small_config  # noqa: E402
-
-from minigpt import GPT  # noqa: E402
+from minigpt import GPT
+from tests.helpers import small_config
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 """Helpers shared by the tests: small configs and a Hugging Face twin with the same weights.
 
-Import them as ``from helpers import small_config, hf_twin`` (tests/conftest.py puts
-this folder on ``sys.path``; a module named ``conftest`` would be ambiguous, since
-sub-folders have their own).
+``tests/`` is a package that mirrors ``minigpt/``: import them as
+``from tests.helpers import small_config, hf_twin``.
 """
 
 from __future__ import annotations

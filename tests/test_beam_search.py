@@ -9,7 +9,7 @@ import torch
 
 from minigpt import KVCache
 from minigpt.beam_search import beam_search, reorder_cache, top_candidates
-from helpers import hf_twin
+from tests.helpers import hf_twin
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import torch
 
 from minigpt import GPT
 from minigpt.attention import list_attention, supports_backward
-from helpers import small_config
+from tests.helpers import small_config
 
 needs_compiler = pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None,

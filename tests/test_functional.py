@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import minigpt.functional as mf
 from minigpt import GPT
-from helpers import small_config
+from tests.helpers import small_config
 
 
 def test_layer_norm_and_gelu_match_torch():

@@ -7,7 +7,7 @@ import torch
 
 from minigpt import GPT, KVCache
 from minigpt.generate import sample_next_token, top_k_filter, top_p_filter
-from helpers import hf_twin, small_config
+from tests.helpers import hf_twin, small_config
 
 
 @pytest.mark.parametrize("kernel", ["naive", "sdpa", "online"])

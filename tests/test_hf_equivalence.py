@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import hf_twin
+from tests.helpers import hf_twin
 from minigpt.weights.hf_map import minigpt_to_hf
 
 GEOMETRIES = {

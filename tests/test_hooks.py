@@ -7,7 +7,7 @@ import torch
 
 from minigpt import GPT, ActivationCache
 from minigpt.cache import act_name
-from helpers import small_config
+from tests.helpers import small_config
 
 EXPECTED_NAMES = [
     "hook_embed", "hook_pos_embed",

@@ -10,7 +10,7 @@ import torch
 from minigpt import GPT
 from minigpt.attention import list_attention
 from minigpt.kv_cache import KVCache, StaticKVCache
-from helpers import small_config
+from tests.helpers import small_config
 
 KERNELS = list_attention(available_only=True)
 

@@ -16,7 +16,7 @@ from minigpt.attention import (
     supports_backward,
     unregister_attention,
 )
-from helpers import small_config
+from tests.helpers import small_config
 
 KERNELS = [k for k in list_attention(available_only=True) if k != "naive"]
 TOL = {

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from learner_cells import learner_checks, stub_run
+from tests.chapters.learner_cells import learner_checks, stub_run
 
 from minigpt.workspace.course import CHAPTER_GLOB, chapter_notebook
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from learner_cells import stub_run
-from test_chapter_notebooks import ANSI, CELL_TIMEOUT, check_marks, output_text
+from tests.chapters.learner_cells import stub_run
+from tests.chapters.test_chapter_notebooks import ANSI, CELL_TIMEOUT, check_marks, output_text
 
 from minigpt.cli import main
 from minigpt.workspace.course import CHAPTER_GLOB, chapter_notebook

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grading_toys import toy_exercises
+from tests.grading.grading_toys import toy_exercises
 
 
 @pytest.fixture

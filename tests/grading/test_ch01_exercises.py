@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import solutions.ch01_transformer as sol
-from helpers import load_stub
+from tests.helpers import load_stub
 from minigpt import GPTConfig, generate
 from minigpt.attention.masks import causal_mask
 from minigpt.components import MLP, Attention, Block

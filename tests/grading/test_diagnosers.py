@@ -18,7 +18,7 @@ from minigpt.grading.check import call, diagnose, expected_outputs, grade_output
 from minigpt.grading.diagnosers import FAMILIES, diagnose_generic
 from minigpt.grading.diagnosers.axes import Redim
 from minigpt.grading.diagnosers.probe import Probe
-from realistic_mistakes.ch01 import MISTAKES
+from tests.grading.realistic_mistakes.ch01 import MISTAKES
 
 # one quick learner-style mistake per family (function exercises: milliseconds each)
 ONE_PER_FAMILY = ["ln_stats_over_batch", "mlp_no_b_in", "ce_targets_not_shifted", "ln_w_and_b_swapped",

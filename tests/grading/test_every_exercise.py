@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load_stub
+from tests.helpers import load_stub
 from minigpt.grading import all_exercises, check
 from minigpt.grading.grade import grade_folder
 from minigpt.grading.reference import _definition_source, dependency_source, reference

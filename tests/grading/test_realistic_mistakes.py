@@ -12,7 +12,7 @@ import pytest
 
 from minigpt.grading import check
 from minigpt.grading.diagnosers import FAMILIES
-from realistic_mistakes.ch01 import MISTAKES
+from tests.grading.realistic_mistakes.ch01 import MISTAKES
 
 pytestmark = pytest.mark.slow  # about fifty checks, some of whole models
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grading_toys import SOLUTION, STUB, TOY_FILE, toy_exercises
+from tests.grading.grading_toys import SOLUTION, STUB, TOY_FILE, toy_exercises
 from minigpt.grading import Exercise, get_exercise
 from minigpt.grading._confine import landlock_abi
 from minigpt.grading.proc_tree import sandbox_pids

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grading_toys import STUB, TOY_FILE
+from tests.grading.grading_toys import STUB, TOY_FILE
 from minigpt.cli import main
 from minigpt.grading import all_exercises
 from minigpt.grading.grade import grade_folder

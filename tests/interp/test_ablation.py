@@ -10,7 +10,7 @@ import torch
 from minigpt import GPT, GPTConfig
 from minigpt.interp import (ablate_heads, ablation_hooks, ablation_scores, mean_ablation_hook, per_token_loss,
                             repeat_loss, repeat_positions, zero_ablation_hook)
-from planted_heads import planted_model, planted_tokens  # noqa: F401, F811  (fixtures)
+from tests.interp.planted_heads import planted_model, planted_tokens  # noqa: F401, F811  (fixtures)
 
 
 @pytest.fixture(scope="module")

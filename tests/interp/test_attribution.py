@@ -7,7 +7,7 @@ import torch
 
 from minigpt import GPT, GPTConfig
 from minigpt.interp import head_attribution, logit_attribution, repeat_positions, residual_stack
-from planted_heads import planted_model, planted_tokens  # noqa: F401, F811  (fixtures)
+from tests.interp.planted_heads import planted_model, planted_tokens  # noqa: F401, F811  (fixtures)
 
 CONFIGS = {
     "attn-only, no LN": dict(attn_only=True, normalization_type=None),

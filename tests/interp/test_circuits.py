@@ -8,7 +8,7 @@ import torch
 from minigpt import GPT, GPTConfig
 from minigpt.interp import (FactoredMatrix, full_ov_circuit, full_qk_circuit, k_composition_circuit, ov_circuit,
                             pos_qk_circuit, qk_circuit, top1_accuracy)
-from planted_heads import BIG, D_VOCAB, N_CTX, planted_model  # noqa: F401, F811  (fixtures)
+from tests.interp.planted_heads import BIG, D_VOCAB, N_CTX, planted_model  # noqa: F401, F811  (fixtures)
 
 close = torch.testing.assert_close
 

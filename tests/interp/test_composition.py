@@ -7,7 +7,7 @@ import torch
 
 from minigpt import GPT, GPTConfig
 from minigpt.interp import FactoredMatrix, composition_baseline, composition_score, composition_scores
-from planted_heads import planted_model  # noqa: F401, F811  (fixtures)
+from tests.interp.planted_heads import planted_model  # noqa: F401, F811  (fixtures)
 
 
 def _score(W_A, W_B):

@@ -7,7 +7,7 @@ import torch
 
 from minigpt import GPT
 from minigpt.interp import copying_score, decompose_attn_scores, decompose_qk, residual_stack
-from test_attribution import _model as attribution_model  # tests/interp is on sys.path, as for planted_heads
+from tests.interp.test_attribution import _model as attribution_model
 
 CONFIGS = {
     "attn-only, no LN": dict(attn_only=True, normalization_type=None),

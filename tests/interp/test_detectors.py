@@ -9,7 +9,7 @@ from minigpt import GPT, GPTConfig
 from minigpt.data import repeated_tokens
 from minigpt.interp import (attention_patterns, duplicate_token_score, first_token_score, head_scores,
                             induction_score, previous_token_score)
-from planted_heads import SEQ_LEN, planted_model, planted_tokens  # noqa: F401, F811  (fixtures)
+from tests.interp.planted_heads import SEQ_LEN, planted_model, planted_tokens  # noqa: F401, F811  (fixtures)
 
 
 def test_planted_heads_are_found(planted_model, planted_tokens):

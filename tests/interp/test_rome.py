@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import facts_model as F
+import tests.interp.facts_model as F
 from minigpt import GPT, GPTConfig
 from minigpt.interp import (apply_rank_one, causal_trace, edit_metrics, mlp_key_covariance, rome_edit,
                             rome_update)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny_models import _one_thread, counting_sampler, tiny_model  # noqa: F401  (_one_thread: an autouse fixture)
+from tests.train.tiny_models import _one_thread, counting_sampler, tiny_model  # noqa: F401  (_one_thread: an autouse fixture)
 
 from minigpt.checkpoints import list_snapshots, load_checkpoint, load_history
 from minigpt.train import Precision, TrainConfig, batch_generator, pick_device, train

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
-from tiny_models import _one_thread, counting_sampler, tiny_model  # noqa: F401  (_one_thread: an autouse fixture)
+from tests.train.tiny_models import _one_thread, counting_sampler, tiny_model  # noqa: F401  (_one_thread: an autouse fixture)
 
 from minigpt import GPT, GPTConfig
 from minigpt.train import TrainConfig, lr_factor, make_optimizer, make_scheduler, param_groups, train

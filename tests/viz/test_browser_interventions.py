@@ -17,7 +17,7 @@ from minigpt.interp import CausalTrace, logit_lens
 from minigpt.viz import causal_trace_view, logit_lens_view, patching_heatmap
 
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-from test_browser import Page, browser  # noqa: E402,F401  (the fixture, module scoped)
+from tests.viz.test_browser import Page, browser  # noqa: E402,F401  (the fixture, module scoped)
 
 EVIL = "<img src=x onerror=alert(1)>"
 

@@ -14,7 +14,7 @@ from minigpt.interp import CausalTrace, TunedLens, causal_trace, logit_lens
 from minigpt.viz import causal_trace_view, logit_lens_view, patching_heatmap
 from minigpt.viz.grid import grid_view
 from minigpt.viz.html import _colour
-from test_html import assert_self_contained, payload
+from tests.viz.test_html import assert_self_contained, payload
 
 EVIL = "<img src=x onerror=alert(1)>"
 WHITE, RED, BLUE = "rgb(255,255,255)", "rgb(255,85,85)", "rgb(85,135,255)"   # 0, +max, -max on a diverging scale

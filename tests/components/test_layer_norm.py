@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import small_config
+from tests.helpers import small_config
 from minigpt import GPT
 from minigpt.components import LayerNorm, LayerNormPre
 from minigpt.components.block import make_norm

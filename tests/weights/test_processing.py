@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import hf_twin, small_config
+from tests.helpers import hf_twin, small_config
 from minigpt import GPT
 from minigpt.components import LayerNormPre
 from minigpt.weights.processing import (

@@ -9,7 +9,7 @@ from minigpt import GPT, GPTConfig
 from minigpt import device as dev
 from minigpt.attention import list_attention, supports_backward
 from minigpt.train.amp import amp_step
-from helpers import small_config
+from tests.helpers import small_config
 
 HALF = pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 TOL = {torch.bfloat16: dict(atol=6e-2, rtol=6e-2), torch.float16: dict(atol=1e-2, rtol=1e-2)}

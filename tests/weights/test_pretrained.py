@@ -9,7 +9,7 @@ import torch
 
 from minigpt import GPT
 from minigpt.weights import CheckpointError
-from helpers import hf_twin
+from tests.helpers import hf_twin
 
 transformers = pytest.importorskip("transformers")
 
@@ -93,7 +93,7 @@ def test_save_pretrained_round_trip(tmp_path, geometry):
 
 
 def test_models_that_hf_cannot_hold_are_refused(tmp_path):
-    from helpers import small_config
+    from tests.helpers import small_config
 
     with pytest.raises(ValueError, match="attn_only=True"):
         GPT(small_config(attn_only=True)).save_pretrained(tmp_path)
