@@ -9,7 +9,9 @@ One concern per module:
 - :mod:`~minigpt.interp.factored`: ``FactoredMatrix``, low-rank ``A @ B`` kept factored;
 - :mod:`~minigpt.interp.circuits`: QK and OV circuits, full circuits, top-1 accuracy, copying scores;
 - :mod:`~minigpt.interp.decompose`: a head's queries and keys, and its attention scores, split by component;
-- :mod:`~minigpt.interp.composition`: Q/K/V-composition scores and their random baseline.
+- :mod:`~minigpt.interp.composition`: Q/K/V-composition scores and their random baseline;
+- :mod:`~minigpt.interp.patching`: activation patching with TransformerLens's API, batched
+  (:mod:`~minigpt.interp.patch_runs`).
 
 >>> from minigpt.interp import head_scores, FactoredMatrix   # no side effects on import
 """
@@ -46,4 +48,25 @@ __all__ += [
     "CausalTrace", "EditMetrics", "Fact", "RankOneUpdate", "TunedLens", "apply_rank_one", "as_tokens",
     "causal_trace", "edit_metrics", "kl_to_final", "layer_residuals", "logit_lens", "mlp_key_covariance",
     "readout", "rome_edit", "rome_update", "subject_positions", "trace_hook_name", "trace_window",
+]
+
+# Activation patching with TransformerLens's API, batched.
+from .patching import (  # noqa: E402
+    generic_activation_patch, get_act_patch_attn_head_all_pos_every, get_act_patch_attn_head_by_pos_every,
+    get_act_patch_attn_head_k_all_pos, get_act_patch_attn_head_k_by_pos, get_act_patch_attn_head_out_all_pos,
+    get_act_patch_attn_head_out_by_pos, get_act_patch_attn_head_pattern_all_pos,
+    get_act_patch_attn_head_pattern_by_pos, get_act_patch_attn_head_pattern_dest_src_pos,
+    get_act_patch_attn_head_q_all_pos, get_act_patch_attn_head_q_by_pos, get_act_patch_attn_head_v_all_pos,
+    get_act_patch_attn_head_v_by_pos, get_act_patch_attn_out, get_act_patch_block_every, get_act_patch_mlp_out,
+    get_act_patch_resid_mid, get_act_patch_resid_pre,
+)
+
+__all__ += [
+    "generic_activation_patch", "get_act_patch_attn_head_all_pos_every", "get_act_patch_attn_head_by_pos_every",
+    "get_act_patch_attn_head_k_all_pos", "get_act_patch_attn_head_k_by_pos", "get_act_patch_attn_head_out_all_pos",
+    "get_act_patch_attn_head_out_by_pos", "get_act_patch_attn_head_pattern_all_pos",
+    "get_act_patch_attn_head_pattern_by_pos", "get_act_patch_attn_head_pattern_dest_src_pos",
+    "get_act_patch_attn_head_q_all_pos", "get_act_patch_attn_head_q_by_pos", "get_act_patch_attn_head_v_all_pos",
+    "get_act_patch_attn_head_v_by_pos", "get_act_patch_attn_out", "get_act_patch_block_every",
+    "get_act_patch_mlp_out", "get_act_patch_resid_mid", "get_act_patch_resid_pre",
 ]
