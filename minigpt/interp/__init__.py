@@ -11,7 +11,8 @@ One concern per module:
 - :mod:`~minigpt.interp.decompose`: a head's queries and keys, and its attention scores, split by component;
 - :mod:`~minigpt.interp.composition`: Q/K/V-composition scores and their random baseline;
 - :mod:`~minigpt.interp.patching`: activation patching with TransformerLens's API, batched
-  (:mod:`~minigpt.interp.patch_runs`).
+  (:mod:`~minigpt.interp.patch_runs`);
+- :mod:`~minigpt.interp.path_patching`: path patching, sender heads to receivers' inputs.
 
 >>> from minigpt.interp import head_scores, FactoredMatrix   # no side effects on import
 """
@@ -50,7 +51,7 @@ __all__ += [
     "readout", "rome_edit", "rome_update", "subject_positions", "trace_hook_name", "trace_window",
 ]
 
-# Activation patching with TransformerLens's API, batched.
+# Activation patching with TransformerLens's API (batched), and path patching.
 from .patching import (  # noqa: E402
     generic_activation_patch, get_act_patch_attn_head_all_pos_every, get_act_patch_attn_head_by_pos_every,
     get_act_patch_attn_head_k_all_pos, get_act_patch_attn_head_k_by_pos, get_act_patch_attn_head_out_all_pos,
@@ -60,6 +61,7 @@ from .patching import (  # noqa: E402
     get_act_patch_attn_head_v_by_pos, get_act_patch_attn_out, get_act_patch_block_every, get_act_patch_mlp_out,
     get_act_patch_resid_mid, get_act_patch_resid_pre,
 )
+from .path_patching import path_patch  # noqa: E402
 
 __all__ += [
     "generic_activation_patch", "get_act_patch_attn_head_all_pos_every", "get_act_patch_attn_head_by_pos_every",
@@ -68,5 +70,5 @@ __all__ += [
     "get_act_patch_attn_head_pattern_by_pos", "get_act_patch_attn_head_pattern_dest_src_pos",
     "get_act_patch_attn_head_q_all_pos", "get_act_patch_attn_head_q_by_pos", "get_act_patch_attn_head_v_all_pos",
     "get_act_patch_attn_head_v_by_pos", "get_act_patch_attn_out", "get_act_patch_block_every",
-    "get_act_patch_mlp_out", "get_act_patch_resid_mid", "get_act_patch_resid_pre",
+    "get_act_patch_mlp_out", "get_act_patch_resid_mid", "get_act_patch_resid_pre", "path_patch",
 ]
