@@ -110,4 +110,8 @@ def load_checkpoint(name_or_folder: str | os.PathLike, step: int | None = None, 
         raise ValueError(f"could not read {path}: {exc} (the file is damaged; re-run the training recipe)") from exc
     model = GPT(cfg, attention=attention, init=False)
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
+    if cfg.tokenizer == "words":  # a word-level model keeps its word list beside its weights
+        from ..tokenizer import get_tokenizer
+
+        model.set_tokenizer(get_tokenizer("words", path=folder))
     return model.to(device=device, dtype=dtype).eval()
