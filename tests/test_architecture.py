@@ -52,10 +52,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("weights/generation", ("minigpt.weights", "minigpt.pretrained", "minigpt.processing", "minigpt.hf_weights",
                             "minigpt.checkpoint_files", "minigpt.checkpoints", "minigpt.testing")),
     ("data", ("minigpt.data",)),
-    ("interp, viz", ("minigpt.interp", "minigpt.viz")),
+    ("interp, viz", ("minigpt.interp", "minigpt.viz", "minigpt.sae")),
     ("train", ("minigpt.train",)),
-    # The applications: the grader, the course workspace, the command line and its demo.
-    ("grading, workspace, cli", ("minigpt.grading", "minigpt.workspace", "minigpt.cli", "minigpt.demo")),
+    # The applications: the grader, the course workspace, the live classroom, the command line and its demo.
+    ("grading, workspace, cli", ("minigpt.grading", "minigpt.workspace", "minigpt.classroom", "minigpt.cli",
+                                 "minigpt.demo")),
 ]
 
 # Deprecation shims that import upward: old path -> new home.
