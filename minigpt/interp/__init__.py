@@ -72,3 +72,16 @@ __all__ += [
     "get_act_patch_attn_head_v_by_pos", "get_act_patch_attn_out", "get_act_patch_block_every",
     "get_act_patch_mlp_out", "get_act_patch_resid_mid", "get_act_patch_resid_pre", "path_patch",
 ]
+
+# Reading a feature (a neuron or an SAE latent): top contexts, histogram, residual direction, logit effect.
+from .features import (  # noqa: E402
+    FeatureContext, Histogram, LogitEffect, TokenValue, activation_histogram, direct_logit_effect, feature_acts,
+    latent_acts, latent_direction, logit_effect, neuron_acts, neuron_direction, residual_direction, sae_hook_name,
+    top_activating_contexts, top_context_per_feature,
+)
+
+__all__ += [
+    "FeatureContext", "Histogram", "LogitEffect", "TokenValue", "activation_histogram", "direct_logit_effect",
+    "feature_acts", "latent_acts", "latent_direction", "logit_effect", "neuron_acts", "neuron_direction",
+    "residual_direction", "sae_hook_name", "top_activating_contexts", "top_context_per_feature",
+]

@@ -3,7 +3,9 @@
 ``plots.py``: attention patterns, head grids and scores, curves, matrices; ``fourier_plots.py``:
 the Fourier analysis of a grokking model; ``html.py``: the HTML viewers; ``interventions.py``
 (HTML grids from ``grid.py``) and ``intervention_plots.py``: the logit lens, patching results and
-causal traces. Each figure is a ``matplotlib.figure.Figure`` made by
+causal traces; ``neuron_view.py`` (BertViz's neuron view), ``features_view.py`` (feature
+dashboards) and ``atlas.py`` (a PCA map of decoder directions), drawn by
+``payload_view.py``. Each figure is a ``matplotlib.figure.Figure`` made by
 :func:`~minigpt.viz.plots.figure` (no pyplot state).
 
 >>> from minigpt.viz import head_view, plot_attention_pattern   # no side effects on import
@@ -54,3 +56,10 @@ __all__ += [
     "causal_trace_view", "logit_lens_view", "patching_heatmap", "plot_causal_trace", "plot_logit_lens",
     "plot_patching",
 ]
+
+# Neurons and features: BertViz's neuron view, feature dashboards and the feature atlas.
+from minigpt.viz.atlas import feature_atlas, sae_atlas  # noqa: E402
+from minigpt.viz.features_view import feature_dashboard, latent_dashboard, neuron_dashboard  # noqa: E402
+from minigpt.viz.neuron_view import neuron_view  # noqa: E402
+
+__all__ += ["feature_atlas", "feature_dashboard", "latent_dashboard", "neuron_dashboard", "neuron_view", "sae_atlas"]
