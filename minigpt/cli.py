@@ -12,7 +12,7 @@ import importlib
 import sys
 
 PLUGINS = ("minigpt.demo", "minigpt.grading.cli", "minigpt.grading.autograder_cli", "minigpt.train.cli",
-           "minigpt.workspace.cli")
+           "minigpt.workspace.cli", "minigpt.classroom.cli")
 
 
 def _plugins():

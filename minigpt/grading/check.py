@@ -173,9 +173,17 @@ def _explain_error(ex: Exercise, impl: Callable[..., Any], index: int, exc: Exce
 
 
 def check(exercise_id: str, impl: Callable[..., Any]) -> CheckResult:
-    """Run ``impl`` on the exercise's seeded cases, in this process, and say what is wrong if anything."""
+    """Run ``impl`` on the exercise's seeded cases, in this process, and say what is wrong if anything.
+
+    In a workspace that joined a live classroom (``minigpt classroom join``), the result also goes to
+    the room, in the background: its status and diagnosis, never the code (:mod:`minigpt.classroom.report`).
+    """
+    from ..classroom.report import report_results
+
     with one_thread():  # the cases are tiny: torch's threads only add overhead (and much of it on a busy machine)
-        return _check(get_exercise(exercise_id), impl)
+        result = _check(get_exercise(exercise_id), impl)
+    report_results([result])  # nothing outside a joined workspace; never raises, never waits
+    return result
 
 
 def _check(ex: Exercise, impl: Callable[..., Any]) -> CheckResult:

@@ -86,6 +86,9 @@ def _grade(args) -> int:
     if args.gradescope:
         with open(args.gradescope, "w") as f:
             json.dump(report.to_gradescope(), f, indent=1)
+    from ..classroom.report import report_results
+
+    report_results(report.results, start=path, wait=2.0)  # to the live classroom, if this workspace joined one
     return 0
 
 
