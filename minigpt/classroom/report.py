@@ -122,12 +122,18 @@ def flush(root: str | os.PathLike, timeout: float = BACKGROUND_TIMEOUT_S, wait_s
                 try:
                     acked, refused = _post(membership, batch, timeout)
                 except (ServerUnreachable, ServerRefused) as exc:
-                    return Delivery(sent, len(outbox), rejected, str(exc))
-                outbox.remove(acked | {r["id"] for r in refused})
+                    return Delivery(sent, len(outbox), rejected, _why(exc))
                 Outbox(root, REJECTED).append(refused)
+                outbox.remove(acked | {r["id"] for r in refused})
                 sent, rejected = sent + len(acked), rejected + len(refused)
         waiting = len(outbox)
         return Delivery(sent, waiting, rejected, "the server did not acknowledge all of them" if waiting else None)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ServerRefused) and exc.status in (401, 403):
+        return f"{exc} (the room does not know this learner any more: `minigpt classroom leave`, then join again)"
+    return str(exc)
 
 
 def _batches(results: list[dict]) -> Iterator[list[dict]]:
@@ -186,6 +192,8 @@ def _rejected(exc: ServerRefused, batch: list[dict]) -> dict[str, str]:
 
 _senders: dict[str, dict] = {}  # workspace -> {"again": bool}: the one background sender of each workspace
 _senders_guard = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child (a DataLoader worker) has none of its parent's threads
+    os.register_at_fork(after_in_child=_senders.clear)
 
 
 def _send_in_background(root: Path) -> threading.Thread:

@@ -83,3 +83,42 @@ def test_minigpt_grade_reports_each_exercise(workspace, room, capsys):
     wait_for_senders()
     got = {r["exercise"]: (r["status"], r["diagnosis_id"]) for r in room.results.values()}
     assert got == {"ch01.layer_norm": ("fail", "eps-outside-sqrt"), "ch01.embed": ("todo", None)}
+
+
+def test_serve_refuses_another_interface_unless_allowed(capsys):
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    assert main(["classroom", "serve", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_prints_the_urls_a_learner_joins_with(workspace, tmp_path):
+    """`minigpt classroom serve` in its own process: its two lines are read as a script reads them."""
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    import os
+    import subprocess
+    import threading
+
+    from minigpt.classroom import join, load_membership
+    from minigpt.classroom.process import LINES
+
+    proc = subprocess.Popen([sys.executable, "-m", "minigpt.cli", "classroom", "serve", "--db",
+                             str(tmp_path / "room.sqlite"), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    printed = []
+    reader = threading.Thread(target=lambda: printed.extend([proc.stdout.readline(), proc.stdout.readline()]),
+                              daemon=True)
+    reader.start()
+    try:
+        reader.join(120)
+        found = LINES.search("".join(printed))
+        assert found, printed
+        join(f"{found['base']}/join/{found['code']}", "Ada")
+        assert load_membership(workspace).room == found["code"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        proc.stdout.close()

@@ -128,6 +128,8 @@ def test_a_refusing_server_keeps_the_results_and_an_unknown_exercise_holds_back_
     wait_for_senders()
     delivery = classroom.flush(workspace)
     assert (delivery.sent, delivery.waiting) == (0, 1) and "503" in delivery.error
+    room.refuse = 401  # the room forgot this learner (a new database): the results wait, and the fix is named
+    assert "`minigpt classroom leave`, then join again" in classroom.flush(workspace).error
     room.refuse, room.unknown = None, {"ch09.gone", "ch09.old"}
     classroom.report_results([CheckResult("ch09.gone", "pass", 1.0, 1.0, "ok"),
                               CheckResult("ch01.unembed", "pass", 1.0, 1.0, "ok")])
