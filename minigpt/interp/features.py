@@ -215,7 +215,8 @@ def latent_acts(model, tokens: Tensor, sae, hook_name: str | None = None, latent
 # ------------------------------------------------------------------- directions and logits
 _MLP_POST = re.compile(r"blocks\.(\d+)\.mlp\.hook_post$")
 _ATTN_Z = re.compile(r"blocks\.(\d+)\.attn\.hook_z$")
-_RESIDUAL = re.compile(r"(blocks\.\d+\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out)|hook_embed|hook_pos_embed)$")
+_RESIDUAL = re.compile(r"(blocks\.\d+\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out)"
+                       r"|hook_embed|hook_pos_embed)$")
 
 
 def residual_direction(model, hook_name: str, vector: Tensor) -> Tensor:

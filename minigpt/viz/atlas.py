@@ -86,9 +86,10 @@ def feature_atlas(directions: Tensor, contexts: Sequence[FeatureContext | str | 
         top = float(values.max()) or 1.0
         colours = [_colour(min(max(float(v) / top, 0.0), 1.0), False) for v in values]
     title = title or f"feature atlas: {n} directions by PCA"
+    labels = check_labels(labels, n, "labels", [f"latent {i}" for i in range(n)])
     payload = {
         "kind": "feature_atlas", "title": title, "xs": _round(coords[:, 0].numpy()), "ys": _round(coords[:, 1].numpy()),
-        "explained": _round(explained.numpy()), "labels": check_labels(labels, n, "labels", [f"latent {i}" for i in range(n)]),
+        "explained": _round(explained.numpy()), "labels": labels,
         "colours": colours, "values": None if values is None else _round(values.numpy()), "value_label": value_label,
         "contexts": [_context(model, c) for c in contexts],
     }

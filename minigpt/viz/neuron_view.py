@@ -13,15 +13,19 @@ key's row to see its sum written out. The numbers are computed in the page from 
 ``hook_q`` and ``hook_k``; :func:`score_parts` computes them here the same way, and the tests hold
 both to the model's ``hook_attn_scores`` and ``hook_pattern``.
 
->>> from minigpt import GPT, GPTConfig
->>> model = GPT(GPTConfig(n_layers=1, d_model=8, n_heads=2, d_vocab=256, n_ctx=16, tokenizer="bytes",
-...                       bos_token_id=0, seed=0))
->>> parts = score_parts(model, "abc", layer=0, head=1)
->>> parts.q.shape, parts.scores.shape, parts.scores[0, 1].item()     # [pos d_head], [query_pos key_pos]
-(torch.Size([4, 4]), torch.Size([4, 4]), -inf)
->>> view = neuron_view(model, "abc", layer=0, head=1)
->>> view.payload["query"], view.payload["tokens"]                     # the last token is the query at first
-(3, ['\\x00', 'a', 'b', 'c'])
+>>> from minigpt.checkpoints import load_checkpoint
+>>> model = load_checkpoint("stdlib-bytes")
+>>> parts = score_parts(model, "def f(x):\\n    return x", layer=1, head=2)
+>>> parts.q.shape, parts.scores.shape                 # [pos d_head], [query_pos key_pos]
+(torch.Size([23, 32]), torch.Size([23, 23]))
+>>> parts.scores[0, 1].item()                         # key 1 comes after query 0: masked
+-inf
+>>> key = int(parts.pattern[-1].argmax())             # the last "x" looks at the token before it
+>>> key, parts.str_tokens[key], round(parts.pattern[-1, key].item(), 2)
+(21, ' ', 0.78)
+>>> view = neuron_view(model, "def f(x):\\n    return x", layer=1, head=2)
+>>> view.payload["query"], view.payload["key"]        # at first: the last token, and the key it attends to most
+(22, 21)
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def test_neuron_and_latent_acts_equal_the_cache(model, tokens):
     sae = DuckSAE(model.cfg.d_mlp, 24)
     torch.testing.assert_close(latent_acts(model, tokens, sae, "blocks.1.mlp.hook_post", batch_size=1),
                                sae.encode(post))
-    torch.testing.assert_close(latent_acts(model, tokens, sae, "blocks.1.mlp.hook_post", latent=5), sae.encode(post)[..., 5])
+    torch.testing.assert_close(latent_acts(model, tokens, sae, "blocks.1.mlp.hook_post", latent=5),
+                               sae.encode(post)[..., 5])
     with pytest.raises(ValueError, match="d_mlp = 512"):
         neuron_acts(model, tokens, 0, 512)
 

@@ -139,8 +139,8 @@ def test_dashboard_colours_hover_histogram_and_logits(browser, model, tmp_path):
 # ----------------------------------------------------------------------------- atlas
 def test_atlas_hover_shows_the_latents_context(browser, model, tmp_path):
     tokens = model.to_tokens("for i in range(10):\n    print(i)\n")[0]
-    contexts = [FeatureContext(batch=0, pos=p, value=1.0 + p, start=max(0, p - 4), tokens=tokens[max(0, p - 4):p + 1].tolist(),
-                               acts=[0.0] * (min(p, 4)) + [1.0 + p]) for p in range(5, 13)]
+    contexts = [FeatureContext(batch=0, pos=p, value=1.0 + p, start=p - 4, tokens=tokens[p - 4:p + 1].tolist(),
+                               acts=[0.0] * 4 + [1.0 + p]) for p in range(5, 13)]
     directions = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
     view = feature_atlas(directions, contexts, values=[c.value for c in contexts], model=model)
     page = open_view(browser, view, tmp_path, "atlas")

@@ -132,3 +132,18 @@ def test_sae_atlas_shows_each_latents_top_context(model, tokens):
     assert data["contexts"][7] is None and data["labels"][7] == "latent 7 (dead)"
     assert data["values"] == pytest.approx(acts.flatten(0, 1).max(0).values.clamp_min(0).tolist(), rel=1e-3)
     assert len(view) < 2_000_000
+
+
+def test_minigpt_sae_works_as_it_is(model, tokens):
+    """minigpt.sae.SAE records its hook: the dashboard and the atlas need nothing more."""
+    from minigpt.sae import SAE
+
+    sae = SAE(model.cfg.d_mlp, 32, hook_name="blocks.0.mlp.hook_post")
+    with torch.no_grad():
+        sae.b_enc.fill_(0.05)                                       # so a fresh SAE's latents fire
+    acts = latent_acts(model, tokens[:4], sae, latent=3)
+    data = latent_dashboard(model, tokens[:4], sae, 3, k=4).payload
+    assert data["title"] == "SAE latent 3 on blocks.0.mlp.hook_post"
+    assert acts.max() > 0 and data["stats"]["max"] == pytest.approx(float(acts.max()))
+    atlas = sae_atlas(model, tokens[:4], sae).payload
+    assert len(atlas["xs"]) == 32 and atlas["values"][3] == pytest.approx(float(acts.max()), rel=1e-3)
