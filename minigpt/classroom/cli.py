@@ -1,6 +1,7 @@
 """``minigpt classroom``: serve a live classroom, or join one from a workspace.
 
     minigpt classroom serve --db classroom.sqlite           # the instructor: prints the join and instructor URLs
+                                                            # (--host H --allow-remote, --workers, --exercise, --timeout)
     minigpt classroom join http://HOST:PORT/join/CODE --name NAME   # a learner, in the workspace
     minigpt classroom status                                # the room joined; sends what waits
     minigpt classroom submit [--yes] [--wait]               # upload exercises/ch*_*.py for grading
@@ -16,18 +17,13 @@ INSTALL = 'pip install "minigpt-interp[classroom]" (from the repository: pip ins
 
 
 def add_parsers(sub) -> None:
+    from .serve_cli import add_serve_arguments  # the server's options, without importing the server
     classroom = sub.add_parser(
         "classroom", help="a live classroom: the instructor sees each check as it happens",
         description="The instructor serves a room; learners join it from their workspace, and from then on "
         "every check() and `minigpt grade` sends its status and diagnosis (never the code) to the room.")
     cs = classroom.add_subparsers(dest="classroom_command", required=True)
-    serve = cs.add_parser("serve", help="serve a room (needs the extra minigpt-interp[classroom])")
-    serve.add_argument("--db", default="classroom.sqlite", help="the room's SQLite file (default: classroom.sqlite)")
-    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1, this "
-                       "machine only)")
-    serve.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0: any free one)")
-    serve.add_argument("--allow-remote", action="store_true",
-                       help="allow a --host other than loopback (learners on other machines), with a warning")
+    add_serve_arguments(cs.add_parser("serve", help="serve a room (needs the extra minigpt-interp[classroom])"))
     join = cs.add_parser("join", help="join a room from this workspace")
     join.add_argument("url", help="the join URL your instructor gives: http://HOST:PORT/join/CODE")
     join.add_argument("--name", required=True, help="your name, as the instructor will see it")
@@ -52,17 +48,16 @@ def run(args) -> int:
 
 
 def _serve(args) -> int:
-    try:
-        from .server import serve
+    from .serve_cli import serve_from_args
 
-        serve(args.db, host=args.host, port=args.port, allow_remote=args.allow_remote)
+    try:
+        return serve_from_args(args)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in ("starlette", "uvicorn"):
             raise
         print(f"minigpt classroom serve needs starlette and uvicorn ({exc.name} is missing): {INSTALL}",
               file=sys.stderr)
         return 2
-    return 0
 
 
 def _join(args) -> int:

@@ -91,8 +91,8 @@ class Outbox:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a crash: end it first
-                    data = "\n" + data
+                if size and os.lseek(fd, size - 1, os.SEEK_SET) >= 0 and os.read(fd, 1) != b"\n":
+                    data = "\n" + data  # a line cut short by a crash: end it first (O_APPEND writes at the end)
                 os.write(fd, data.encode("utf-8"))
                 os.fsync(fd)
             finally:
