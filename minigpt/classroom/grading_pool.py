@@ -32,6 +32,7 @@ from ..grading.grade import GradeReport, default_jobs, grade_exercises, select_e
 from ..grading.sandbox import Limits
 from ..grading.workshop import _mistake, _record
 from .bodies import FILE_NAME, STATUS_ALIASES
+from .store import StoreClosed
 
 
 class GradingPool:
@@ -68,13 +69,24 @@ class GradingPool:
     def _work(self) -> None:
         while (sid := self.todo.get()) is not None:
             try:
-                self.store.set_submission(sid, "grading")
-                record = self.grade(sid)
-                self.store.add_results(record["student"], submission_results(sid, record))
-                self.store.set_submission(sid, "done", record)
-            except Exception as exc:  # a grader bug fails this submission, never the pool
-                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                self.store.set_submission(sid, "failed", {"error": f"grader error: {detail[:500]}"})
+                self._grade_and_store(sid)
+            except StoreClosed:  # the server is stopping: the submission stays unfinished, resumed on restart
+                return
+
+    def _grade_and_store(self, sid: str) -> None:
+        try:
+            self.store.set_submission(sid, "grading")
+            record = self.grade(sid)
+        except StoreClosed:
+            raise
+        except Exception as exc:  # a grader bug fails this submission, never the pool
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self.store.set_submission(sid, "failed", {"error": f"grader error: {detail[:500]}"})
+            return
+        # Its results first, then "done": killed in between, it is graded again and its results (same ids)
+        # are not stored twice.
+        self.store.add_results(record["student"], submission_results(sid, record))
+        self.store.set_submission(sid, "done", record)
 
     def grade(self, sid: str) -> dict:
         """Grade submission ``sid`` in the sandbox; ``minigpt grade submissions/``'s record of it."""

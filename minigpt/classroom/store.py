@@ -39,6 +39,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,10 @@ def secret_digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
+class StoreClosed(RuntimeError):
+    """The server is stopping: a grade finished after this is not stored (a restart grades it again)."""
+
+
 @dataclass(frozen=True)
 class Learner:
     id: str
@@ -108,19 +113,35 @@ class Store:
         room = self.db.execute("SELECT code, key FROM room").fetchone()
         self.code, self.key = room["code"], room["key"]
         self.version = 0  # bumped on every change the instructor's page shows
+        self.closed = False
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             self.db.close()
 
+    @contextmanager
+    def _transaction(self):
+        with self.lock:
+            if self.closed:
+                raise StoreClosed(f"{self.path} is closed")
+            with self.db:
+                yield self.db
+
     def _write(self, sql: str, params=()) -> sqlite3.Cursor:
-        with self.lock, self.db:
+        with self._transaction() as db:
             self.version += 1
-            return self.db.execute(sql, params)
+            return db.execute(sql, params)
 
     def _read(self, sql: str, params=()) -> list[sqlite3.Row]:
-        with self.lock:
-            return self.db.execute(sql, params).fetchall()
+        with self._transaction() as db:
+            return db.execute(sql, params).fetchall()
 
     # ------------------------------------------------------------ learners
 
@@ -143,15 +164,15 @@ class Store:
         """Store the results not stored yet (by ``(learner, id)``); returns how many were new."""
         new = 0
         now = time.time()
-        with self.lock, self.db:
+        with self._transaction() as db:
             for r in results:
                 row = {name: r.get(name) for name in RESULT_FIELDS}
                 row.update(learner=learner, received=now)
-                cur = self.db.execute("INSERT OR IGNORE INTO results VALUES (:learner, :id, :exercise, :status, "
+                cur = db.execute("INSERT OR IGNORE INTO results VALUES (:learner, :id, :exercise, :status, "
                                       ":diagnosis_id, :diagnosis, :time, :received)", row)
                 if cur.rowcount:
                     new += 1
-                    self.db.execute(UPSERT_LATEST, row)
+                    db.execute(UPSERT_LATEST, row)
             self.version += new > 0
         return new
 
@@ -176,12 +197,12 @@ class Store:
     def add_submission(self, learner: str, files: dict[str, str]) -> str | None:
         """A queued submission's id; None when this learner already has one queued or being graded."""
         sid = secrets.token_hex(8)
-        with self.lock, self.db:
-            busy = self.db.execute("SELECT 1 FROM submissions WHERE learner = ? AND status IN ('queued', 'grading')",
+        with self._transaction() as db:
+            busy = db.execute("SELECT 1 FROM submissions WHERE learner = ? AND status IN ('queued', 'grading')",
                                    (learner,)).fetchone()
             if busy:
                 return None
-            self.db.execute("INSERT INTO submissions (id, learner, created, status, files) VALUES (?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO submissions (id, learner, created, status, files) VALUES (?, ?, ?, ?, ?)",
                             (sid, learner, time.time(), "queued", json.dumps(files)))
             self.version += 1
         return sid
