@@ -8,8 +8,8 @@ once (asyncio + httpx, one connection per learner), ``--batch`` results per requ
 request per ``check()``, as a notebook sends them; 5 to 20: what a queuing client sends after a
 pause, and what ``minigpt grade`` sends for a chapter), over keep-alive connections written by
 hand (:class:`Connection`; httpx would cost the client more CPU than the server spends). Printed: results/s and requests/s over
-the whole posting, the p50 and p99 latency of a request, the server's CPU seconds, the load
-average; then it checks that every result is stored once and counted in ``/api/summary``.
+the whole posting, the p50 and p99 latency of a request, the server's CPU seconds (and results per
+server CPU second: the figure a loaded machine does not change), the load average; then it checks that every result is stored once and counted in ``/api/summary``.
 Goal: at least 1,000 results/s on a 2-core machine.
 
 The load generator (:func:`post_results`) is shared with ``tests/classroom/test_load.py``.
@@ -188,13 +188,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     print(f"{args.learners} learners x {args.results} results, server and clients on loopback, {os.cpu_count()} CPUs")
     print(f"{'batch':>5} {'requests':>8} {'seconds':>7} {'results/s':>9} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'server CPU s':>12} {'load':>9}  stored/summary")
+          f"{'server CPU s':>12} {'results/CPU s':>13} {'load':>9}  stored/summary")
     rows = []
     for batch in args.batch:
         row = run_once(args.learners, args.results, batch)
         rows.append(row)
         print(f"{batch:>5} {row['requests']:>8} {row['seconds']:>7.2f} {row['results_per_s']:>9.0f} "
               f"{row['requests_per_s']:>7.0f} {row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} {row['server_cpu_s']:>12.2f} "
+              f"{row['results'] / max(row['server_cpu_s'], 1e-9):>13.0f} "
               f"{row['load_before']:>4.1f}-{row['load_after']:<4.1f}  {row['unique']}/{row['summary_passes']}"
               + (f"  ({row['errors']} errors, {row['rate_limited']} rate-limited)" if row["errors"] or
                  row["rate_limited"] else ""))

@@ -23,7 +23,23 @@ LINES = re.compile(r"join: (?P<base>https?://[^/\s]+)/join/(?P<code>\S+)\n"
                    r"instructor: (?P=base)/room/(?P=code)\?key=(?P<key>\S+)\n")
 
 
-class ServerProcess:
+class RoomURLs:
+    """The URLs of a running room, from its ``base`` (``http://HOST:PORT``), ``code`` and ``key``."""
+
+    base: str
+    code: str
+    key: str
+
+    @property
+    def join_url(self) -> str:
+        return f"{self.base}/join/{self.code}"
+
+    @property
+    def instructor_url(self) -> str:
+        return f"{self.base}/room/{self.code}?key={self.key}"
+
+
+class ServerProcess(RoomURLs):
     """``python -m minigpt.classroom.server --db DB --port 0 ARGS``, started and ready (it printed its URLs)."""
 
     def __init__(self, db_path: str | Path, *args: str, timeout: float = 60.0):
@@ -43,14 +59,6 @@ class ServerProcess:
             self.printed += line
         self.base, self.code, self.key = found["base"], found["code"], found["key"]
         self.pid = self.proc.pid
-
-    @property
-    def join_url(self) -> str:
-        return f"{self.base}/join/{self.code}"
-
-    @property
-    def instructor_url(self) -> str:
-        return f"{self.base}/room/{self.code}?key={self.key}"
 
     def error_output(self) -> str:
         self.stderr.seek(0)

@@ -21,7 +21,7 @@ Tables:
   key, so a result posted twice (a retry after a lost reply) is stored once;
 - ``latest``: per learner and exercise, the result with the latest ``time`` and the first
   time it passed: what the grid and the summary read, kept up to date on every insert;
-- ``submissions``: uploaded files (as JSON text), their grading status and the grader's record.
+- ``submissions``: uploaded files (as JSON text, until graded), their grading status and the grader's record.
 
 Durability: a reply is sent after ``COMMIT``. With ``journal_mode=WAL`` and
 ``synchronous=NORMAL`` a committed transaction is in the WAL file before the reply, so a
@@ -218,9 +218,15 @@ class Store:
                                                 "ORDER BY created")]
 
     def set_submission(self, sid: str, status: str, record: dict | None = None) -> None:
-        finished = time.time() if status in ("done", "failed") else None
-        self._write("UPDATE submissions SET status = ?, record = ?, finished = ? WHERE id = ?",
-                    (status, None if record is None else json.dumps(record), finished, sid))
+        """Set a submission's status; once it is ``done`` or ``failed``, its files are dropped (the record stays):
+        a learner who hands in again and again does not fill the disk."""
+        record_json = None if record is None else json.dumps(record)
+        if status in ("done", "failed"):
+            self._write("UPDATE submissions SET status = ?, record = ?, finished = ?, files = '{}' WHERE id = ?",
+                        (status, record_json, time.time(), sid))
+        else:
+            self._write("UPDATE submissions SET status = ?, record = ?, finished = NULL WHERE id = ?",
+                        (status, record_json, sid))
 
     def latest_graded(self) -> list[sqlite3.Row]:
         """Each learner's latest submission that was graded, with the learner's name."""

@@ -17,24 +17,15 @@ import pytest
 pytest.importorskip("starlette", reason="the classroom server needs starlette (pip install -e '.[classroom]')")
 uvicorn = pytest.importorskip("uvicorn", reason="the classroom server needs uvicorn (pip install -e '.[classroom]')")
 
+from minigpt.classroom.process import RoomURLs  # noqa: E402
+
 
 @dataclass
-class RunningServer:
+class RunningServer(RoomURLs):
     base: str  # "http://127.0.0.1:PORT"
     code: str
     key: str
     room: object = None  # the app's minigpt.classroom.api.Classroom (its .store, .pool)
-
-    @property
-    def join_url(self) -> str:
-        return f"{self.base}/join/{self.code}"
-
-    @property
-    def instructor_url(self) -> str:
-        return f"{self.base}/room/{self.code}?key={self.key}"
-
-    def api(self, path: str) -> str:
-        return self.base + path
 
 
 @contextlib.contextmanager

@@ -8,20 +8,14 @@ Skipped, with the reason, where /usr/bin/chromium or the playwright package is m
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.classroom.server_helpers import running_server
 
 httpx = pytest.importorskip("httpx")
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+# The viewers' browser fixture: the same Chromium, flags and skips (no playwright, no /usr/bin/chromium).
+from tests.viz.test_browser import browser  # noqa: E402, F401
 
 XSS = "<img src=x onerror=window.__pwned=1>"
 SQL = "Robert'); DROP TABLE learners;--"
@@ -33,17 +27,6 @@ def post(server, secret: str, rid: str, exercise: str, status: str, t: float, di
                        json={"results": [{"id": rid, "exercise": exercise, "status": status, "diagnosis_id": None,
                                           "diagnosis": diagnosis, "time": 1_700_000_000.0 + t}]})
     assert reply.status_code == 200, reply.text
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        except Exception as error:  # a broken install should say so, not fail every test
-            pytest.skip(f"Chromium at {CHROMIUM} does not start under Playwright: {error}")
-        yield browser
-        browser.close()
 
 
 @pytest.mark.slow

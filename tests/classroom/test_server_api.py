@@ -131,6 +131,7 @@ def test_a_submission_is_graded_in_the_sandbox_and_exported_as_minigpt_grade_doe
     assert reply.status_code == 202 and reply.json()["status"] == "queued"
     graded = wait_for_grade(ada, reply.json()["submission_id"])
     assert graded["status"] == "done" and (graded["score"], graded["max_score"]) == (2, 3)
+    assert server.room.store.submission(graded["submission_id"])["files"] == "{}"  # graded: the files are dropped
     assert {r["id"]: r["status"] for r in graded["results"]} == {"ch01.embed": "fail", "ch01.layer_norm": "pass"}
     cells = server.client.get("/api/room", params={"key": server.key}).json()["cells"][ada.id]
     assert {ex: c["status"] for ex, c in cells.items()} == {"ch01.embed": "fail", "ch01.layer_norm": "pass"}
