@@ -8,7 +8,11 @@ token. ROME reads such an MLP's output matrix as a linear *associative memory*: 
 ``o*`` instead of ``o``, find
 
 - the **key** ``k*``: the MLP's hidden activation at the subject's last token, averaged over
-  the prompt behind a few random prefixes (sampled from the model unless given);
+  the prompt behind a few random prefixes (sampled from the model unless given). Where the
+  trace finds the recall at the prompt's *last* token instead (small models can look facts up
+  there, once attention has brought the subject over), ``fact_token="last"`` takes the key,
+  and adds the delta below, at the last token of each prompt, as the authors' code does with
+  its ``fact_token`` setting;
 - the **value** ``v*``: what the MLP should write there so that the model says ``o*``.
   ``v* = k* @ W_out + b_out + δ``, with the delta ``δ`` added to ``hook_mlp_out`` at the
   subject's last token in every context (as the authors' code does; the paper writes ``z``
@@ -61,6 +65,8 @@ from torch import Tensor
 from .prompts import TokensLike, as_tokens, subject_positions
 
 __all__ = ["RankOneUpdate", "apply_rank_one", "mlp_key_covariance", "rome_edit", "rome_update"]
+
+FACT_TOKENS = ("subject_last", "last")  # where the key is read: the subject's last token, or the prompt's last
 
 
 @torch.no_grad()
@@ -154,10 +160,18 @@ def _essence(model, tokens: Tensor, subject: TokensLike, essence_prompt: TokensL
     return torch.cat([tokens[:1], subject_tokens]) if tokens[0].item() == _bos(model) else subject_tokens
 
 
+def _edit_position(model, tokens: Tensor, subject: TokensLike, fact_token: str) -> int:
+    """Where the key is read and the delta written: the subject's last token in ``tokens``, or the last token."""
+    if fact_token == "last":
+        subject_positions(model, tokens, subject)  # the subject must still be in the prompt
+        return len(tokens) - 1
+    return subject_positions(model, tokens, subject)[-1]
+
+
 def rome_update(model, layer: int, prompt: TokensLike, subject: TokensLike, new_target: TokensLike, cov: Tensor,
                 *, prefixes: Sequence[TokensLike] | None = None, n_prefixes: int = 10, prefix_length: int = 10,
-                essence_prompt: TokensLike | None = None, steps: int = 25, lr: float = 0.5,
-                kl_factor: float = 0.0625, weight_decay: float = 0.5, clamp_norm: float = 4.0,
+                essence_prompt: TokensLike | None = None, fact_token: str = "subject_last", steps: int = 25,
+                lr: float = 0.5, kl_factor: float = 0.0625, weight_decay: float = 0.5, clamp_norm: float = 4.0,
                 ridge: float = 1e-6, seed: int = 0) -> RankOneUpdate:
     """Compute ROME's rank-one update of ``blocks[layer].mlp.W_out`` (the model is not changed).
 
@@ -169,8 +183,10 @@ def rome_update(model, layer: int, prompt: TokensLike, subject: TokensLike, new_
     if cov.shape != (d_mlp, d_mlp):
         raise ValueError(f"cov must be the [d_mlp, d_mlp] = [{d_mlp}, {d_mlp}] key covariance of layer {layer}, "
                          f"got {list(cov.shape)}")
+    if fact_token not in FACT_TOKENS:
+        raise ValueError(f"fact_token must be one of {FACT_TOKENS}, got {fact_token!r}")
     tokens = as_tokens(model, prompt)
-    last = subject_positions(model, tokens, subject)[-1]  # the subject's last token
+    last = _edit_position(model, tokens, subject, fact_token)  # the subject's last token, or the prompt's
     if layer == model.cfg.n_layers - 1 and last != len(tokens) - 1:
         raise ValueError(f"nothing reads the last layer's MLP output at the subject's last token (position {last}) "
                          f"before the prompt's end (position {len(tokens) - 1}): edit an earlier layer")
@@ -182,12 +198,12 @@ def rome_update(model, layer: int, prompt: TokensLike, subject: TokensLike, new_
     n_ctx, n_target = len(contexts), len(target)
     batch = _pad(contexts + [essence])  # [n_ctx + 1, pos]: the rewriting prompts, then the essence prompt
     rows = torch.arange(n_ctx + 1, device=batch.device)
-    edit_pos = torch.tensor(lasts + [subject_positions(model, essence, subject)[-1]], device=batch.device)
+    edit_pos = torch.tensor(lasts + [_edit_position(model, essence, subject, fact_token)], device=batch.device)
     # target token j of context i is predicted at position len(context) - n_target + j: [n_ctx n_target]
     target_pos = torch.tensor([len(c) - n_target for c in contexts], device=batch.device)[:, None] + torch.arange(
         n_target, device=batch.device)
 
-    # the key: the MLP's hidden activation at the subject's last token, averaged over the contexts
+    # the key: the MLP's hidden activation at the subject's last token (or the prompt's), averaged over the contexts
     key_name, out_name = f"blocks.{layer}.mlp.hook_post", f"blocks.{layer}.hook_mlp_out"
     with torch.no_grad():
         logits, cache = model.run_with_cache(batch, names_filter=key_name)
@@ -256,7 +272,9 @@ def rome_edit(model, layer: int, prompt: TokensLike, subject: TokensLike, new_ta
     ``[n_seq, pos]`` to compute it from. Keyword arguments (see :func:`rome_update`):
     ``prefixes`` (token ids or text; default ``n_prefixes`` sampled from the model,
     ``prefix_length`` tokens each, with ``seed``), ``essence_prompt`` (default
-    ``"{subject} is a"``, or the subject's tokens), ``steps``, ``lr``, ``kl_factor``,
+    ``"{subject} is a"``, or the subject's tokens), ``fact_token`` (``"subject_last"``, the
+    default: the key is read, and the delta written, at the subject's last token;
+    ``"last"``: at the prompt's last token, here and in the essence prompt), ``steps``, ``lr``, ``kl_factor``,
     ``weight_decay``, ``clamp_norm`` (the paper's GPT-2 XL settings by default, ``lr`` made
     relative to the MLP output's norm) and
     ``ridge`` (a multiple of ``mean(diag C)`` added to ``C``, so a never-active neuron

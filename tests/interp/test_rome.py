@@ -45,6 +45,26 @@ def test_update_by_hand_and_the_original_untouched():
     torch.testing.assert_close(edited.blocks[0].mlp.W_out, apply_rank_one(_model(), update).blocks[0].mlp.W_out)
 
 
+def test_key_at_the_last_token():
+    """fact_token="last": the key is the MLP's activation at the prompt's last token (after each prefix)."""
+    model = _model()
+    cov = mlp_key_covariance(model, 1, torch.randint(0, 12, (16, 10), generator=torch.Generator().manual_seed(1)))
+    prompt, subject, prefixes = [1, 2, 3, 4], [2, 3], [[5], [6, 9, 9]]
+    update = rome_update(model, 1, prompt, subject, new_target=7, cov=cov, prefixes=prefixes, steps=3,
+                         fact_token="last")  # the last layer may be edited at the last token
+    contexts = [prompt, [5] + prompt, [6, 9, 9] + prompt]
+    keys = [model.run_with_cache(torch.tensor([c]))[1]["blocks.1.mlp.hook_post"][0, -1] for c in contexts]
+    torch.testing.assert_close(update.key, torch.stack(keys).mean(0))
+    mlp = model.blocks[1].mlp
+    torch.testing.assert_close(update.key @ (mlp.W_out + update.delta_W) + mlp.b_out, update.value)
+    with pytest.raises(ValueError, match="nothing reads"):  # at the subject's last token, the last MLP is no use
+        rome_update(model, 1, prompt, subject, 7, cov=cov, prefixes=prefixes, steps=3)
+    with pytest.raises(ValueError, match="fact_token must be one of"):
+        rome_update(model, 1, prompt, subject, 7, cov=cov, prefixes=prefixes, fact_token="first")
+    with pytest.raises(ValueError, match="not in the prompt"):
+        rome_update(model, 1, prompt, [9], 7, cov=cov, prefixes=prefixes, fact_token="last")
+
+
 def test_edit_metrics_by_hand():
     model = _model()
     greedy = lambda tokens: model(torch.tensor([tokens]))[0, -1].argmax().item()  # noqa: E731
