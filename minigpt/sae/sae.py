@@ -52,7 +52,7 @@ class SAEConfig:
     d_sae: int
     kind: str = "relu"
     k: int | None = None  # TopK: latents per token
-    bandwidth: float = 1e-3  # JumpReLU: width of the pseudo-derivative's rectangle kernel (epsilon)
+    bandwidth: float = 0.1  # JumpReLU: width of the pseudo-derivative's rectangle kernel (epsilon; see train_sae)
     hook_name: str | None = None  # e.g. "blocks.1.mlp.hook_post"
     model_name: str | None = None  # e.g. "stdlib-bytes"
 
@@ -96,7 +96,7 @@ class SAELoss(NamedTuple):
 class SAE(HookedModule):
     """A sparse autoencoder with ``d_sae`` latents reading ``d_in``-dimensional activations (see the module doc)."""
 
-    def __init__(self, d_in: int, d_sae: int, kind: str = "relu", k: int | None = None, *, bandwidth: float = 1e-3,
+    def __init__(self, d_in: int, d_sae: int, kind: str = "relu", k: int | None = None, *, bandwidth: float = 0.1,
                  hook_name: str | None = None, model_name: str | None = None, seed: int | None = 0) -> None:
         super().__init__()
         self.cfg = SAEConfig(d_in=d_in, d_sae=d_sae, kind=kind, k=k, bandwidth=bandwidth, hook_name=hook_name,
@@ -109,7 +109,7 @@ class SAE(HookedModule):
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.b_dec = nn.Parameter(torch.zeros(d_in))
         if kind == "jumprelu":
-            self.threshold = nn.Parameter(torch.full((d_sae,), 1e-3))  # [d_sae], kept > 0 by training
+            self.threshold = nn.Parameter(torch.full((d_sae,), 1e-3))  # [d_sae]: the paper's start; kept >= 0
         self.hook_sae_input = HookPoint()  # [... d_in]
         self.hook_sae_acts_pre = HookPoint()  # [... d_sae]
         self.hook_sae_acts_post = HookPoint()  # [... d_sae]

@@ -22,6 +22,7 @@ What a step does (Towards Monosemanticity, ARENA 1.3.2, Gao et al. 2024, Rajaman
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -38,7 +39,7 @@ Sampler = Callable[[torch.Generator, int], Tensor]  # (generator, n) -> [n d_in]
 @dataclass
 class SAETrainResult:
     sae: SAE
-    history: list[dict]  # one row per log step: step, loss, mse, fve, l0, dead, lr (on the training batches)
+    history: list[dict]  # one row per log step: step, loss, mse, sparsity, l0, fve, dead, lr (training batches)
     resampled: list[tuple[int, int]] = field(default_factory=list)  # (step, latents resampled)
     scale: float = 1.0  # the input scale used in training (already folded into the SAE)
 
@@ -68,6 +69,7 @@ def fold_input_scale_(sae: SAE, scale: float) -> SAE:
     sae.b_dec.div_(scale)
     if sae.kind == "jumprelu":
         sae.threshold.div_(scale)
+        sae.cfg = dataclasses.replace(sae.cfg, bandwidth=sae.cfg.bandwidth / scale)
     return sae
 
 
@@ -81,13 +83,19 @@ def _lr_factor(step: int, steps: int, warmup: int) -> float:
 def train_sae(acts: Tensor | Sampler, d_sae: int, *, kind: str = "relu", l1_coeff: float | None = None,
               l0_coeff: float | None = None, k: int | None = None, steps: int = 2000, lr: float = 1e-3,
               seed: int = 0, batch_size: int = 1024, resample_every: int | None = 500, coeff_warmup: float = 0.05,
-              lr_warmup: int = 0, bandwidth: float = 1e-3, normalize: bool = True, log_every: int = 50,
+              lr_warmup: int = 0, bandwidth: float = 0.1, normalize: bool = True, log_every: int = 50,
+              dead_window: int = 200,
               hook_name: str | None = None, model_name: str | None = None, device=None,
               progress: bool = True) -> SAETrainResult:
     """Train an SAE with ``d_sae`` latents on ``acts`` (``[... d_in]`` or a sampler ``(generator, n) -> [n d_in]``).
 
     ``l1_coeff`` is the ReLU's L1 weight, ``l0_coeff`` the JumpReLU's L0 weight (both on scaled inputs),
-    ``k`` the TopK's latents per token. ``resample_every=None`` never resamples.
+    ``k`` the TopK's latents per token. ``resample_every=None`` never resamples. The history's ``dead`` is the
+    share of latents that fired on none of the last ``dead_window`` steps' batches. ``bandwidth`` is the JumpReLU
+    kernel's width on scaled inputs: the paper's 0.001 suits batches of thousands over many thousand steps; with
+    a few hundred rows per batch so narrow a window rarely holds a pre-activation and the thresholds lag
+    (measured on the planted-features test, 1,000 steps of 256 rows: 0.001 recovers 78 % of the directions at
+    L0 2.1, 0.01 and 0.1 all of them at L0 1.2 and 1.1).
     """
     coeff = {"relu": l1_coeff, "jumprelu": l0_coeff, "topk": 0.0}.get(kind)
     if coeff is None:
@@ -106,6 +114,7 @@ def train_sae(acts: Tensor | Sampler, d_sae: int, *, kind: str = "relu", l1_coef
     optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps, lr_warmup))
     last_fired = torch.zeros(d_sae, dtype=torch.long, device=device)  # the step each latent last fired
+    last_reset = torch.zeros(d_sae, dtype=torch.long, device=device)  # ... or was resampled
     history, resampled, sums = [], [], {}
     bar = tqdm(range(1, steps + 1), desc=f"SAE ({kind})", unit="step", disable=not progress, mininterval=0.5)
     for step in bar:
@@ -120,19 +129,19 @@ def train_sae(acts: Tensor | Sampler, d_sae: int, *, kind: str = "relu", l1_coef
         normalise_decoder_(sae.W_dec)
         if kind == "jumprelu":
             with torch.no_grad():
-                sae.threshold.clamp_(min=bandwidth / 2)  # a threshold at 0 would be a plain ReLU
+                sae.threshold.clamp_(min=0.0)  # a negative threshold would pass negative pre-activations
         fired = (out.acts > 0).any(0)
         last_fired[fired] = step
         _accumulate(sums, out, x)
         if resample_every and step % resample_every == 0 and step <= 0.75 * steps:
-            dead = (step - last_fired) >= resample_every
+            dead = (step - torch.maximum(last_fired, last_reset)) >= resample_every
             fresh = sample(generator, len(probe)).to(device, torch.float32) * scale
             n = resample_dead_(sae, fresh, dead, generator=generator, optimizer=optimizer)
-            last_fired[dead] = step
+            last_reset[dead] = step
             if n:
                 resampled.append((step, n))
         if step % log_every == 0 or step == steps:
-            window = min(step, resample_every or 1000)
+            window = min(step, dead_window)
             row = {"step": step, **_row(sums), "dead": ((step - last_fired) >= window).float().mean().item(),
                    "lr": scheduler.get_last_lr()[0]}
             history.append(row)
