@@ -12,7 +12,8 @@ One concern per module:
 - :mod:`~minigpt.interp.composition`: Q/K/V-composition scores and their random baseline;
 - :mod:`~minigpt.interp.patching`: activation patching with TransformerLens's API, batched
   (:mod:`~minigpt.interp.patch_runs`);
-- :mod:`~minigpt.interp.path_patching`: path patching, sender heads to receivers' inputs.
+- :mod:`~minigpt.interp.path_patching`: path patching, sender heads to receivers' inputs;
+- :mod:`~minigpt.interp.superposition`: toy models of superposition, feature dimensionality, the phase diagram.
 
 >>> from minigpt.interp import head_scores, FactoredMatrix   # no side effects on import
 """
@@ -85,3 +86,11 @@ __all__ += [
     "feature_acts", "latent_acts", "latent_direction", "logit_effect", "neuron_acts", "neuron_direction",
     "residual_direction", "sae_hook_name", "top_activating_contexts", "top_context_per_feature",
 ]
+
+# Toy models of superposition (Elhage et al. 2022): the rest is in minigpt.interp.superposition.
+from .superposition import (  # noqa: E402
+    PhaseDiagram, ToyModel, ToyModelNeurons, feature_dimensionality, phase_diagram, train_toy_model,
+)
+
+__all__ += ["PhaseDiagram", "ToyModel", "ToyModelNeurons", "feature_dimensionality", "phase_diagram",
+            "train_toy_model"]
