@@ -34,8 +34,11 @@ POLL_S = 2.0  # the page asks for /api/room this often
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-ASSETS = {"room.js": ("classroom", "room.js"), "room.css": ("classroom", "room.css"),
-          "ui.js": ("viz", "ui.js"), "viewer.css": ("viz", "viewer.css")}
+# The page's files: its own, and the viewers' shared helpers (elements, the tooltip) and style.
+ASSETS = {"room.html": ("minigpt.classroom", "page"), "room.js": ("minigpt.classroom", "page"),
+          "room.css": ("minigpt.classroom", "page"), "ui.js": ("minigpt.viz", "assets"),
+          "viewer.css": ("minigpt.viz", "assets")}
+MEDIA = {".css": "text/css", ".js": "text/javascript"}
 
 
 @dataclass
@@ -63,9 +66,8 @@ def html_reply(text: str, status: int = 200) -> Response:
 
 
 def _asset(name: str) -> str:
-    package, file = ASSETS[name]
-    folder = "page" if package == "classroom" else "assets"
-    return resources.files(f"minigpt.{package}").joinpath(folder, file).read_text(encoding="utf-8")
+    package, folder = ASSETS[name]
+    return resources.files(package).joinpath(folder, name).read_text(encoding="utf-8")
 
 
 class Classroom:
@@ -203,18 +205,14 @@ async def room_page(request: Request) -> Response:
     room.instructor(request)
     if request.path_params["code"] != room.store.code:
         raise BadRequest(404, "there is no room with this code here")
-    return html_reply(_asset_page())
-
-
-def _asset_page() -> str:
-    return resources.files("minigpt.classroom").joinpath("page", "room.html").read_text(encoding="utf-8")
+    return html_reply(_asset("room.html"))
 
 
 async def asset(request: Request) -> Response:
     name = request.path_params["name"]
-    if name not in ASSETS:
+    media = MEDIA.get(name[name.rfind("."):])
+    if name not in ASSETS or media is None:
         return Response("not found", 404)
-    media = "text/css" if name.endswith(".css") else "text/javascript"
     return Response(_asset(name), media_type=f"{media}; charset=utf-8", headers=HEADERS)
 
 

@@ -35,6 +35,10 @@ from .bodies import FILE_NAME, STATUS_ALIASES
 from .store import StoreClosed
 
 
+class Stopping(Exception):
+    """The pool is stopping: the submission being graded is left for the next start."""
+
+
 class GradingPool:
     def __init__(self, store, workers: int | None = None, exercise_ids: list[str] | None = None,
                  limits: Limits = Limits(), budget_s: float = 300.0):
@@ -43,14 +47,18 @@ class GradingPool:
         self.exercise_ids = exercise_ids
         self.todo: queue.Queue[str | None] = queue.Queue()
         self.threads: list[threading.Thread] = []
+        self.stopping = threading.Event()
 
     def start(self) -> None:
         """Queue what a previous run left unfinished, then start the workers."""
         for sid in self.store.unfinished_submissions():
             self.store.set_submission(sid, "queued")
             self.todo.put(sid)
+        self.stopping.clear()
         for i in range(self.workers):
-            thread = threading.Thread(target=self._work, name=f"minigpt-classroom-grade-{i}", daemon=True)
+            # Not daemon threads: at exit, Python waits for each to finish the exercise it is running (one
+            # sandbox, within its limits) instead of freezing it inside torch, which aborts the process.
+            thread = threading.Thread(target=self._work, name=f"minigpt-classroom-grade-{i}")
             thread.start()
             self.threads.append(thread)
 
@@ -58,7 +66,11 @@ class GradingPool:
         self.todo.put(sid)
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Ask the workers to stop; a grade in progress is finished by a restart, not waited for."""
+        """Ask the workers to stop after the exercise each is running; waits at most ``timeout`` seconds.
+
+        A submission left half-graded stays ``grading`` and is graded again by the next start.
+        """
+        self.stopping.set()
         for _ in self.threads:
             self.todo.put(None)
         deadline = time.monotonic() + timeout
@@ -70,14 +82,14 @@ class GradingPool:
         while (sid := self.todo.get()) is not None:
             try:
                 self._grade_and_store(sid)
-            except StoreClosed:  # the server is stopping: the submission stays unfinished, resumed on restart
+            except (StoreClosed, Stopping):  # the server is stopping: the submission is resumed on restart
                 return
 
     def _grade_and_store(self, sid: str) -> None:
         try:
             self.store.set_submission(sid, "grading")
             record = self.grade(sid)
-        except StoreClosed:
+        except (StoreClosed, Stopping):
             raise
         except Exception as exc:  # a grader bug fails this submission, never the pool
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -103,6 +115,8 @@ class GradingPool:
             start = time.monotonic()
             results = []
             for ex in exercises:
+                if self.stopping.is_set():
+                    raise Stopping(sid)
                 spent = time.monotonic() - start
                 if spent > self.budget_s:
                     results.append(CheckResult(ex.id, "timeout", 0.0, ex.points,

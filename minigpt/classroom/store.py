@@ -106,14 +106,14 @@ class Store:
             raise RuntimeError(f"{self.path}: SQLite refused WAL mode (got {mode!r}); is it on a network share?")
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
-        with self.lock, self.db:
-            self.db.executescript(SCHEMA)
-            self.db.execute("INSERT OR IGNORE INTO room VALUES (1, ?, ?, ?)",
-                            (secrets.token_urlsafe(6), secrets.token_urlsafe(24), time.time()))
-        room = self.db.execute("SELECT code, key FROM room").fetchone()
+        self.db.executescript(SCHEMA)  # each CREATE ... IF NOT EXISTS commits on its own: made once, kept after
+        self.closed = False
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO room VALUES (1, ?, ?, ?)",
+                       (secrets.token_urlsafe(6), secrets.token_urlsafe(24), time.time()))
+            room = db.execute("SELECT code, key FROM room").fetchone()
         self.code, self.key = room["code"], room["key"]
         self.version = 0  # bumped on every change the instructor's page shows
-        self.closed = False
 
     def __enter__(self) -> Store:
         return self
@@ -127,12 +127,23 @@ class Store:
             self.db.close()
 
     @contextmanager
-    def _transaction(self):
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE"):
+        """One transaction: all its statements are committed together, or none (an error rolls it back).
+
+        The connection is in autocommit mode (``isolation_level=None``), where ``with connection:``
+        would begin nothing: each statement would commit alone, and a crash between a result and
+        its ``latest`` row would keep the one without the other. So BEGIN and COMMIT are explicit.
+        """
         with self.lock:
             if self.closed:
                 raise StoreClosed(f"{self.path} is closed")
-            with self.db:
+            self.db.execute(begin)
+            try:
                 yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     def _write(self, sql: str, params=()) -> sqlite3.Cursor:
         with self._transaction() as db:
@@ -140,7 +151,7 @@ class Store:
             return db.execute(sql, params)
 
     def _read(self, sql: str, params=()) -> list[sqlite3.Row]:
-        with self._transaction() as db:
+        with self._transaction("BEGIN") as db:
             return db.execute(sql, params).fetchall()
 
     # ------------------------------------------------------------ learners
