@@ -38,6 +38,10 @@ class RoomURLs:
     def instructor_url(self) -> str:
         return f"{self.base}/room/{self.code}?key={self.key}"
 
+    def api(self, path: str) -> str:
+        """The URL of ``path`` (``/api/summary?key=...``) on this server."""
+        return self.base + path
+
 
 class ServerProcess(RoomURLs):
     """``python -m minigpt.classroom.server --db DB --port 0 ARGS``, started and ready (it printed its URLs)."""
