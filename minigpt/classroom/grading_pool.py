@@ -14,6 +14,12 @@ at most ``budget_s``.
 
 Resuming: submissions still ``queued`` or ``grading`` when the server stopped (or was
 killed) are queued again when it starts.
+
+What the sandbox does not stop (see :mod:`minigpt.grading.sandbox`): it runs as the server's
+user, and Landlock confines its writes, TCP and (Linux >= 6.12) its signals, not its reads. A
+submission can read what the server's user can, this room's SQLite file included, and could
+carry it out in its own grade's messages; on older kernels it could signal the server. Serve a
+room with untrusted submissions as a user that owns nothing else, or grade them afterwards.
 """
 
 from __future__ import annotations
