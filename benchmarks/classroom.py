@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import statistics
 import tempfile
 import time
 import uuid
