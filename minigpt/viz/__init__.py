@@ -63,3 +63,12 @@ from minigpt.viz.features_view import feature_dashboard, latent_dashboard, neuro
 from minigpt.viz.neuron_view import neuron_view  # noqa: E402
 
 __all__ += ["feature_atlas", "feature_dashboard", "latent_dashboard", "neuron_dashboard", "neuron_view", "sae_atlas"]
+
+# Toy models of superposition: the columns of W, WᵀW, feature norms, neuron weights, the phase diagram.
+from minigpt.viz.superposition_plots import (  # noqa: E402
+    plot_feature_dimensionality, plot_feature_norms, plot_features_2d, plot_neuron_weights, plot_phase_diagram,
+    plot_wtw,
+)
+
+__all__ += ["plot_feature_dimensionality", "plot_feature_norms", "plot_features_2d", "plot_neuron_weights",
+            "plot_phase_diagram", "plot_wtw"]

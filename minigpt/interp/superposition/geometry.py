@@ -12,7 +12,8 @@ dimensions 2/5 each; a dropped feature 0. The dimensionalities add up to at most
 >>> W = torch.tensor([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])      # [d_hidden=2 n_features=3]
 >>> feature_dimensionality(W).tolist()                           # an antipodal pair, and a feature alone
 [0.5, 0.5, 1.0]
->>> pentagon = torch.stack([torch.cos(2 * torch.pi * torch.arange(5) / 5), torch.sin(2 * torch.pi * torch.arange(5) / 5)])
+>>> angles = 2 * torch.pi * torch.arange(5) / 5
+>>> pentagon = torch.stack([angles.cos(), angles.sin()])          # [d_hidden=2 n_features=5]
 >>> [round(d, 3) for d in feature_dimensionality(pentagon).tolist()]   # five features share 2 dimensions
 [0.4, 0.4, 0.4, 0.4, 0.4]
 >>> neighbour_angles(pentagon).round().tolist()
@@ -109,11 +110,13 @@ def neighbour_angles(W: Tensor, min_norm: float = 0.5) -> Tensor:
 
 
 def neuron_feature_share(W: Tensor) -> Tensor:
-    """Each neuron's weight split over features: ``W[n, f]² / Σ_f W[n, f]²``, ``[n_instances d_hidden n_features]``.
+    """What makes each neuron fire, split over features: ``W⁺[n, f]² / Σ_f W⁺[n, f]²`` with ``W⁺ = max(W, 0)``.
 
-    For :class:`ToyModelNeurons`, where the hidden dimensions are neurons. A neuron whose largest
-    share is near 1 is *monosemantic*; one that spreads over several features, *polysemantic*.
+    ``[n_instances d_hidden n_features]``, for :class:`ToyModelNeurons`, where the hidden
+    dimensions are neurons ``ReLU(W x)`` of features ``x >= 0``: only positive weights make a
+    neuron fire (a negative one only keeps it off). A neuron whose largest share is near 1 is
+    *monosemantic*; one that fires for several features, *polysemantic*.
     """
-    W3 = _instances(W, "neuron_feature_share")
+    W3 = _instances(W, "neuron_feature_share").clamp_min(0)
     share = W3.pow(2) / W3.pow(2).sum(-1, keepdim=True).clamp_min(EPS)
     return _squeeze(share, W)
