@@ -116,6 +116,11 @@ def test_probability_is_per_instance_and_importance_per_feature():
         model(torch.zeros(2, 4))
     with pytest.raises(ValueError, match="probabilities must lie in"):
         ToyModel(4, 2, feature_probability=1.5)
+    with pytest.raises(ValueError, match="p <= 1/2"):
+        ToyModel(4, 2, feature_probability=0.6, n_correlated_pairs=1, n_anticorrelated_pairs=1)
+    state = torch.random.get_rng_state()
+    ToyModel(4, 2, generator=gen())  # checks without drawing from the global generator
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 # ---- geometry --------------------------------------------------------------------------------

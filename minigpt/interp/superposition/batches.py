@@ -27,7 +27,7 @@ import einops
 import torch
 from torch import Tensor
 
-__all__ = ["anticorrelated_features", "correlated_features", "sparse_features", "toy_batch"]
+__all__ = ["anticorrelated_features", "check_layout", "correlated_features", "sparse_features", "toy_batch"]
 
 
 def _check_probability(p: Tensor, what: str) -> None:
@@ -89,6 +89,20 @@ def anticorrelated_features(batch_size: int, pair_probability: Tensor,
     return torch.where(present, value, 0.0)
 
 
+def check_layout(feature_probability: Tensor, n_correlated_pairs: int = 0, n_anticorrelated_pairs: int = 0) -> None:
+    """Raise a ``ValueError`` unless :func:`toy_batch` can draw from these probabilities and pairs."""
+    _check_probability(feature_probability, "toy_batch")
+    n_features = feature_probability.shape[1]
+    n_paired = 2 * (n_correlated_pairs + n_anticorrelated_pairs)
+    if min(n_correlated_pairs, n_anticorrelated_pairs) < 0 or n_paired > n_features:
+        raise ValueError(f"toy_batch: {n_correlated_pairs} correlated and {n_anticorrelated_pairs} anticorrelated "
+                         f"pairs need {n_paired} features, the model has {n_features}")
+    anti = feature_probability[:, 2 * n_correlated_pairs:n_paired:2]  # [n_instances n_anticorrelated_pairs]
+    if anti.numel() and bool((anti > 0.5).any()):
+        raise ValueError(f"anticorrelated_features: two features that are never present together need "
+                         f"p <= 1/2 each, got p = {anti.max().item():.3g}")
+
+
 def toy_batch(batch_size: int, feature_probability: Tensor, n_correlated_pairs: int = 0,
               n_anticorrelated_pairs: int = 0, generator: torch.Generator | None = None) -> Tensor:
     """A batch ``[batch n_instances n_features]`` laid out as ARENA's: correlated pairs first, then
@@ -96,12 +110,9 @@ def toy_batch(batch_size: int, feature_probability: Tensor, n_correlated_pairs: 
 
     A pair takes the probability of its first feature: ``feature_probability[:, 2k]``.
     """
-    _check_probability(feature_probability, "toy_batch")
+    check_layout(feature_probability, n_correlated_pairs, n_anticorrelated_pairs)
     n_features = feature_probability.shape[1]
     n_paired = 2 * (n_correlated_pairs + n_anticorrelated_pairs)
-    if n_paired > n_features:
-        raise ValueError(f"toy_batch: {n_correlated_pairs} correlated and {n_anticorrelated_pairs} anticorrelated "
-                         f"pairs need {n_paired} features, the model has {n_features}")
     p_pairs = feature_probability[:, 0:n_paired:2]  # [n_instances n_pairs]
     parts = []
     if n_correlated_pairs:

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .batches import toy_batch
+from .batches import check_layout, toy_batch
 
 __all__ = ["ToyModel", "ToyModelNeurons", "importance_weighted_mse"]
 
@@ -102,8 +102,7 @@ class ToyModel(nn.Module):
             feature_probability, *shape, "feature_probability", "n_instances"))
         self.register_buffer("importance", _per_instance(
             1.0 if importance is None else importance, *shape, "importance", "n_features"))
-        # [n_instances n_features] each; checked by the first batch
-        toy_batch(1, self.feature_probability, n_correlated_pairs, n_anticorrelated_pairs)
+        check_layout(self.feature_probability, n_correlated_pairs, n_anticorrelated_pairs)  # [n_instances n_features]
 
     def hidden(self, x: Tensor) -> Tensor:
         """``h = W x``: ``[... n_instances n_features] -> [... n_instances d_hidden]``."""

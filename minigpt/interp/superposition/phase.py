@@ -16,8 +16,10 @@ present, probability ``p²``) wins over a wider and wider band of ``r``.
 Each cell of the grid trains ``restarts`` models from different starting points, all in one
 batched :class:`ToyModel`, on the exact expected loss (:mod:`.quadrature`: sampled batches of
 rare features are too noisy), and keeps the one with the lowest loss. Restarts come in pairs,
-the second starting with the extra feature's column negated: a model that starts with both
-columns on the same side can get stuck there, so each cell tries both orientations.
+the second starting with the extra feature's column negated: where superposition wins, a model
+that starts with the two columns on the same side often gets stuck there (measured: 18-31 % of
+such starts reached the antipodal pair, against 91 % of starts on opposite sides), so each cell
+tries both. With 4 restarts, 1 to 6 cells of 256 still came out wrong; with 8, none.
 
 >>> diagram = phase_diagram(n_density=2, n_importance=2, restarts=2, steps=300)    # a 2 x 2 corner
 >>> diagram.phase.shape, diagram.W.shape          # [n_importance n_density], [... d_hidden n_features]
@@ -109,8 +111,7 @@ def phase_diagram(n_density: int = 16, n_importance: int = 16, *, n_features: in
     generator = torch.Generator().manual_seed(seed)
     model = ToyModel(n_features, d_hidden, len(r), p, importance, generator=generator)
     with torch.no_grad():  # restarts in pairs: the second starts with the extra feature's column negated
-        W = einops.rearrange(model.W, "(cell restarts) d_hidden n_features -> cell restarts d_hidden n_features",
-                             restarts=restarts)
+        W = model.W.view(-1, restarts, d_hidden, n_features)  # [cell restarts d_hidden n_features], a view
         n_pairs = restarts // 2
         W[:, 1:2 * n_pairs:2, :, -1] = -W[:, 0:2 * n_pairs:2, :, -1]
     quadrature = feature_quadrature(model.feature_probability, n_points)
@@ -118,14 +119,17 @@ def phase_diagram(n_density: int = 16, n_importance: int = 16, *, n_features: in
              objective=lambda m: expected_loss(m, quadrature=quadrature))
     with torch.no_grad():
         loss = expected_loss(model, quadrature=quadrature)  # [n_instances]
-    grid = "(n_importance n_density restarts)"
-    loss = einops.rearrange(loss, f"{grid} -> n_importance n_density restarts", **cells)
-    W = einops.rearrange(model.W.detach(), f"{grid} d_hidden n_features -> n_importance n_density restarts "
-                                           f"d_hidden n_features", **cells)
-    b_final = einops.rearrange(model.b_final.detach(), f"{grid} n_features -> n_importance n_density restarts "
-                                                        f"n_features", **cells)
-    best = loss.argmin(-1)  # [n_importance n_density]
-    pick = lambda x: x[torch.arange(n_importance)[:, None], torch.arange(n_density), best]  # noqa: E731
-    W_best = pick(W)
-    return PhaseDiagram(density=density, relative_importance=relative_importance, W=W_best, b_final=pick(b_final),
-                        loss=pick(loss), phase=classify_phase(W_best))
+    best = einops.rearrange(loss, "(n_importance n_density restarts) -> n_importance n_density restarts",
+                            **cells).argmin(-1)  # [n_importance n_density]
+    rows, cols = torch.meshgrid(torch.arange(n_importance), torch.arange(n_density), indexing="ij")
+
+    def best_restart(x: Tensor, axes: str) -> Tensor:
+        """``x [(n_importance n_density restarts) *axes]`` -> ``[n_importance n_density *axes]``, the best restart."""
+        per_cell = einops.rearrange(x.detach(), f"(n_importance n_density restarts) {axes} -> "
+                                                f"n_importance n_density restarts {axes}", **cells)
+        return per_cell[rows, cols, best]
+
+    W = best_restart(model.W, "d_hidden n_features")
+    return PhaseDiagram(density=density, relative_importance=relative_importance, W=W,
+                        b_final=best_restart(model.b_final, "n_features"), loss=best_restart(loss, ""),
+                        phase=classify_phase(W))
