@@ -15,11 +15,15 @@ at most ``budget_s``.
 Resuming: submissions still ``queued`` or ``grading`` when the server stopped (or was
 killed) are queued again when it starts.
 
-What the sandbox does not stop (see :mod:`minigpt.grading.sandbox`): it runs as the server's
-user, and Landlock confines its writes, TCP and (Linux >= 6.12) its signals, not its reads. A
-submission can read what the server's user can, this room's SQLite file included, and could
-carry it out in its own grade's messages; on older kernels it could signal the server. Serve a
-room with untrusted submissions as a user that owns nothing else, or grade them afterwards.
+What the sandbox stops, and what not (see :mod:`minigpt.grading.sandbox`): it runs as the
+server's user; where the kernel has Landlock (Linux >= 5.13) the student's code reads only
+Python, torch, the system folders and its own job's files (not this room's SQLite file, where
+the instructor key is, nor other submissions, nor the reference solutions), writes only in its
+job folder, opens no TCP connection (Linux >= 6.7) and signals no process outside its own tree
+(Linux >= 6.12). Without Landlock (older kernels, macOS) a submission can read what the
+server's user can and carry it out in its own grade's messages, and can signal the server:
+there, serve a room with untrusted submissions as a user that owns nothing else, or grade them
+afterwards.
 """
 
 from __future__ import annotations

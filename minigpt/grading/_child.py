@@ -35,13 +35,15 @@ import sys
 import torch
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # minigpt/
+
+
 def _load(module: str, name: str):
     """``minigpt.<module>`` as usual in the grader; inside the sandbox, its file loaded as ``name``."""
     if __package__:  # imported by the grader as minigpt.grading._child
         return importlib.import_module(f"minigpt.{module}")
     if name not in sys.modules:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # minigpt/
-        spec = importlib.util.spec_from_file_location(name, os.path.join(root, *module.split(".")) + ".py")
+        spec = importlib.util.spec_from_file_location(name, os.path.join(_PACKAGE, *module.split(".")) + ".py")
         sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules[name])
     return sys.modules[name]
@@ -157,7 +159,8 @@ def main(job_dir: str) -> None:
     rss = confine.tighten_memory(job["limits"]["memory_bytes"])
     confined = job.get("landlock", True) and confine.landlock_abi() > 0
     _write_json(os.path.join(out, "ready"), {"rss_bytes": rss, "landlock": confined})
-    if confined and not confine.landlock([work, os.path.join(job_dir, "tmp")]):
+    readable = confine.python_roots() + [_PACKAGE, work]  # the package, even where it was not imported
+    if confined and not confine.landlock([work, os.path.join(job_dir, "tmp")], readable, job.get("hidden", [])):
         raise RuntimeError("Landlock is offered but refused the rules")
     saved_builtins = dict(builtins.__dict__)
     # From here on, the student's code runs.

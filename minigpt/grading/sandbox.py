@@ -25,14 +25,18 @@ code starts (Python and torch start-up is not charged to the student),
 ``RLIMIT_CPU`` as a backstop, ``memory_mb`` on top of what Python and torch
 take (an ``RLIMIT_AS`` set in the child, and the resident memory of the whole
 process tree polled from here), a cap on printed bytes, and ``RLIMIT_FSIZE``.
-Where the kernel has Landlock, the child can only write inside its job
-directory, open no TCP connection and signal no process outside its own tree.
+Where the kernel has Landlock, the child can read only what Python and torch
+need (the interpreter, ``sys.path``, the system folders) and its own files, not
+the reference solutions, the grader, the instructor's files or other students';
+it can only write inside its job directory, open no TCP connection (Linux >= 6.7)
+and signal no process outside its own tree (Linux >= 6.12).
 Everything the child starts is killed when it ends: its session, its
 descendants, and any process carrying its environment marker.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -61,11 +65,32 @@ class Limits:
     max_output_bytes: int = 1 << 20  # printing more than this kills the child
     startup_s: float = 120.0  # to import torch before the student's code runs (a cold disk is slow)
     threads: int = 1  # torch threads in the child
-    landlock: bool = True  # confine writes, TCP and signals where the kernel allows
+    landlock: bool = True  # confine reads, writes, TCP and signals where the kernel allows
     fork_server: bool = True  # fork children from a process that has imported torch (else spawn each)
 
 
 # ---------------------------------------------------------------- the job directory
+
+
+def blocked_folders(blocked: list[str] = BLOCKED) -> list[str]:
+    """Where the ``blocked`` packages lie on disk: the child may not read them either (where Landlock is).
+
+    The import blocker alone would not do: ``open("solutions/ch01_transformer.py").read()``
+    needs no import.
+
+    >>> [Path(p).name for p in blocked_folders(["minigpt.grading"])]
+    ['grading']
+    """
+    folders = []
+    for name in blocked:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None:
+            folders += [str(p) for p in spec.submodule_search_locations or []] or ([spec.origin] if spec.origin else [])
+    return folders
+
 
 
 def copy_submission(folder: Path, work: Path, max_file: int = 5 << 20, max_total: int = 20 << 20) -> None:
@@ -101,7 +126,7 @@ def _fill_job(job: Path, ex: Exercise, folder: Path, cases: list[Case], limits: 
     memory = limits.memory_mb << 20
     (job / "job.json").write_text(json.dumps({
         "file": ex.file, "module": Path(ex.file).stem, "name": ex.name, "kind": ex.kind,
-        "n_cases": len(cases), "blocked": BLOCKED, "threads": limits.threads, "landlock": limits.landlock,
+        "n_cases": len(cases), "blocked": BLOCKED, "hidden": blocked_folders(), "threads": limits.threads, "landlock": limits.landlock,
         "env": child_env(job, limits.threads),
         "limits": {"cpu_s": int(limits.startup_s + timeout * limits.threads) + 10, "memory_bytes": memory,
                    "fsize_bytes": max(memory, 64 << 20), "import_as_bytes": memory + (64 << 30)},

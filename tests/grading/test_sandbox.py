@@ -23,7 +23,7 @@ from tests.grading.grading_toys import SOLUTION, STUB, TOY_FILE, toy_exercises
 from minigpt.grading import Exercise, get_exercise
 from minigpt.grading._confine import landlock_abi
 from minigpt.grading.proc_tree import sandbox_pids
-from minigpt.grading.sandbox import Limits, run_exercise
+from minigpt.grading.sandbox import Limits, blocked_folders, run_exercise
 
 LIMITS = Limits(timeout_s=4, memory_mb=400)
 TAG = uuid.uuid4().hex  # in the command line of every process a hostile submission starts
@@ -113,7 +113,12 @@ HOSTILE: dict[str, tuple[str, set[str], str, float]] = {
                               "except OSError:\n    pass\nreturn x * 3"),
                          {"fail"} if landlock_abi() >= 6 else {"fail", "crash"}, r"values are off|fork server", 15),
     "phones_home": ("", {"fail"}, r"values are off", 15),  # see below: needs the port
+    # see below: they need the paths; without Landlock reads are not confined (skipped then)
+    "reads_a_secret": ("", {"error"}, r"PermissionError: \[Errno 13\] Permission denied: '/", 15),
+    "reads_the_solutions": ("", {"error"}, r"PermissionError: \[Errno 13\] Permission denied: '/", 15),
 }
+READS = ["reads_a_secret", "reads_the_solutions"]
+SECRET = f"instructor key {uuid.uuid4().hex}"  # in a file outside the job, and in the reference solutions' folder
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -140,8 +145,10 @@ def tagged_processes() -> list[str]:
 # the process-level cases, run again with a freshly spawned interpreter per exercise
 SPAWN_TOO = ["infinite_loop", "memory_bomb", "memory_in_subprocesses", "os_exit", "segfault", "output_flood",
              "edits_files", "escaping_children", "imports_solutions", "monkeypatches", "kills_a_stranger",
-             "chmods_and_links"]
-CASES = [("fork", name) for name in HOSTILE] + [("spawn", name) for name in SPAWN_TOO]
+             "chmods_and_links", "reads_a_secret"]
+NEEDS_LANDLOCK = pytest.mark.skipif(landlock_abi() < 1, reason="needs Landlock (Linux >= 5.13) to confine reads")
+CASES = [pytest.param(mode, name, marks=[NEEDS_LANDLOCK] if name in READS else [])
+         for mode, names in (("fork", HOSTILE), ("spawn", SPAWN_TOO)) for name in names]
 
 
 def grade_all(root: Path, names: list[str], limits: Limits) -> dict:
@@ -175,6 +182,15 @@ def grade_all(root: Path, names: list[str], limits: Limits) -> dict:
         f"import os\nif not os.path.lexists('link'):\n    os.symlink({str(outside)!r}, 'link')\n"
         "    os.symlink('/', 'root')\n    os.makedirs('d/e')\n    os.chmod('d/e', 0)\n    os.chmod('d', 0)\n"
         "    os.chmod('.', 0o500)\nreturn x * 3")
+    secret = root / "secret.txt"
+    secret.write_text(SECRET)
+    sources["reads_a_secret"] = body(
+        f"import os\nos.symlink({str(secret)!r}, 'link')  # through a link in its own folder: no better\n"
+        "try:\n    leaked = open('link').read()\nexcept PermissionError:\n    leaked = None\n"
+        "if leaked:\n    raise RuntimeError(leaked)\n"
+        f"return open({str(secret)!r}).read()")
+    solution = Path(blocked_folders(["solutions"])[0]) / "ch01_transformer.py"
+    sources["reads_the_solutions"] = body(f"return open({str(solution)!r}).read()  # no import needed")
     sources = {name: sources[name] for name in names}
     with pytest.MonkeyPatch.context() as mp, toy_exercises(root, mp):
         folders = {}
@@ -246,6 +262,17 @@ def test_no_process_outlives_the_grading(graded, mode):
 def test_job_directories_are_removed_and_links_not_followed(graded, mode):
     assert graded(mode)["leftovers"] == set()
     assert graded(mode)["outside"] == ("not the student's", 0o600)
+
+
+@NEEDS_LANDLOCK
+@pytest.mark.parametrize("mode", ["fork", "spawn"])
+def test_no_grade_carries_a_file_it_may_not_read(graded, mode):
+    """Nothing outside the job is readable: no message or diagnosis quotes the secret or a solution."""
+    solution = (Path(blocked_folders(["solutions"])[0]) / "ch01_transformer.py").read_text()
+    lines = [line.strip() for line in solution.splitlines() if len(line.strip()) > 30]
+    for name, (result, _) in graded(mode)["results"].items():
+        text = result.message + (result.diagnosis or "")
+        assert SECRET not in text and not any(line in text for line in lines), (name, text)
 
 
 def test_diagnosis_survives_the_round_trip(graded):
