@@ -2,7 +2,9 @@
 
 Each learner counts once per exercise, with their *latest* result (by their own clock): a
 learner who failed and then passed counts as a pass, and the mistakes are those the room
-is making now.
+is making now. The time line shows when passes happened: a learner's pass of an exercise
+once, and again only after a result that was not a pass (see ``passes`` in :mod:`.store`),
+however often a chapter checks it.
 
 >>> rows = [{"learner": "a", "exercise": "ch01.embed", "status": "fail", "diagnosis": "summed the wrong axis"},
 ...         {"learner": "b", "exercise": "ch01.embed", "status": "pass", "diagnosis": None}]
@@ -61,9 +63,8 @@ def room_data(store, exercises: list[str], titles: dict[str, str], show_all: boo
         cells.setdefault(row["learner"], {})[row["exercise"]] = {
             "status": row["status"], "diagnosis": mistake(row), "time": row["time"]}
     names = {row["id"]: row["name"] for row in learners}
-    timeline = sorted(({"time": row["first_pass"], "learner": row["learner"], "name": names.get(row["learner"], "?"),
-                        "exercise": row["exercise"]} for row in latest if row["first_pass"] is not None),
-                      key=lambda p: p["time"])
+    timeline = [{"time": row["time"], "learner": row["learner"], "name": names.get(row["learner"], "?"),
+                 "exercise": row["exercise"]} for row in store.passes()]  # once per pass after a non-pass
     return {"code": store.code, "learners": [{"id": row["id"], "name": row["name"]} for row in learners],
             "exercises": [{"id": ex, "title": titles.get(ex, ex)} for ex in columns],
             "cells": cells, "timeline": timeline,

@@ -11,6 +11,10 @@
 1
 >>> [(row["exercise"], row["status"]) for row in store.latest()]
 [('ch01.embed', 'pass')]
+>>> store.add_results(ada.id, [{**r, "id": "r3", "status": "pass", "time": 12.0}])  # checked again
+1
+>>> [row["time"] for row in store.passes()]     # the pass at 11 s, not again at 12 s
+[11.0]
 
 Tables:
 
@@ -21,6 +25,12 @@ Tables:
   key, so a result posted twice (a retry after a lost reply) is stored once;
 - ``latest``: per learner and exercise, the result with the latest ``time`` and the first
   time it passed: what the grid and the summary read, kept up to date on every insert;
+- ``passes``: the time line's passes, one per change of status to a pass: per learner and
+  exercise, in the learner's time order, a pass whose previous result was not a pass (or
+  that has none). A chapter that checks an exercise again on every run (``mine_or_reference``)
+  adds none; a pass after a fail adds one. Kept up to date on every insert: in order (the
+  usual case) from the ``latest`` row before it; a result older than the latest one (an
+  offline queue sent late) recounts that learner's passes of that exercise.
 - ``submissions``: uploaded files (as JSON text, until graded), their grading status and the grader's record.
 
 Durability: a reply is sent after ``COMMIT``. With ``journal_mode=WAL`` and
@@ -57,6 +67,9 @@ CREATE TABLE IF NOT EXISTS latest (learner TEXT NOT NULL, exercise TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS submissions (id TEXT PRIMARY KEY, learner TEXT NOT NULL, created REAL NOT NULL,
                                         status TEXT NOT NULL, files TEXT NOT NULL, record TEXT, finished REAL);
 CREATE INDEX IF NOT EXISTS submissions_by_learner ON submissions (learner, created);
+CREATE TABLE IF NOT EXISTS passes (learner TEXT NOT NULL, exercise TEXT NOT NULL, time REAL NOT NULL,
+                                   PRIMARY KEY (learner, exercise, time)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS passes_by_time ON passes (time);
 """
 
 # The newer result (by the learner's clock; a tie goes to the one received last) replaces the latest;
@@ -72,6 +85,16 @@ ON CONFLICT (learner, exercise) DO UPDATE SET
   time = max(latest.time, excluded.time),
   first_pass = CASE WHEN excluded.first_pass IS NULL THEN latest.first_pass
                     ELSE min(coalesce(latest.first_pass, excluded.first_pass), excluded.first_pass) END
+"""
+
+# A pass whose previous result (by the learner's clock, then by arrival) is not a pass, or that has none.
+RECOUNT_PASSES = """
+INSERT OR IGNORE INTO passes
+SELECT learner, exercise, time FROM (
+  SELECT learner, exercise, status, time,
+         lag(status) OVER (PARTITION BY learner, exercise ORDER BY time, received) AS before
+  FROM results {where})
+WHERE status = 'pass' AND before IS NOT 'pass'
 """
 
 RESULT_FIELDS = ("id", "exercise", "status", "diagnosis_id", "diagnosis", "time")
@@ -112,6 +135,8 @@ class Store:
             db.execute("INSERT OR IGNORE INTO room VALUES (1, ?, ?, ?)",
                        (secrets.token_urlsafe(6), secrets.token_urlsafe(24), time.time()))
             room = db.execute("SELECT code, key FROM room").fetchone()
+            if not db.execute("SELECT 1 FROM passes LIMIT 1").fetchone():  # a room made before the table was
+                db.execute(RECOUNT_PASSES.format(where=""))
         self.code, self.key = room["code"], room["key"]
         self.version = 0  # bumped on every change the instructor's page shows
 
@@ -183,9 +208,22 @@ class Store:
                                       ":diagnosis_id, :diagnosis, :time, :received)", row)
                 if cur.rowcount:
                     new += 1
+                    self._add_pass(db, row)
                     db.execute(UPSERT_LATEST, row)
             self.version += new > 0
         return new
+
+    @staticmethod
+    def _add_pass(db: sqlite3.Connection, row: dict) -> None:
+        """Keep ``passes`` true with ``row`` (already in ``results``, not yet in ``latest``)."""
+        key = (row["learner"], row["exercise"])
+        before = db.execute("SELECT status, time FROM latest WHERE learner = ? AND exercise = ?", key).fetchone()
+        if before is None or row["time"] >= before["time"]:  # the newest: only the result before it matters
+            if row["status"] == "pass" and (before is None or before["status"] != "pass"):
+                db.execute("INSERT OR IGNORE INTO passes VALUES (?, ?, ?)", (*key, row["time"]))
+        else:  # older than the latest: it may start a pass, or end one that came after it
+            db.execute("DELETE FROM passes WHERE learner = ? AND exercise = ?", key)
+            db.execute(RECOUNT_PASSES.format(where="WHERE learner = ? AND exercise = ?"), key)
 
     def results_of(self, learner: str) -> list[dict]:
         rows = self._read(f"SELECT {', '.join(RESULT_FIELDS)} FROM results WHERE learner = ? ORDER BY time, received",
@@ -202,6 +240,10 @@ class Store:
     def latest(self) -> list[sqlite3.Row]:
         return self._read("SELECT learner, exercise, status, diagnosis_id, diagnosis, time, first_pass FROM latest "
                           "ORDER BY learner, exercise")
+
+    def passes(self) -> list[sqlite3.Row]:
+        """The time line: ``(learner, exercise, time)`` of each change of status to a pass, oldest first."""
+        return self._read("SELECT learner, exercise, time FROM passes ORDER BY time, learner, exercise")
 
     # ------------------------------------------------------------ submissions
 

@@ -106,6 +106,13 @@ def test_room_grid_timeline_and_polling(server):
     bob.post(result("b2", "ch01.layer_norm", "pass", 2))
     changed = server.client.get("/api/room", params={"key": server.key, "since": room["version"]}).json()
     assert changed["version"] != room["version"] and changed["cells"][bob.id]["ch01.layer_norm"]["status"] == "pass"
+    # checked again and again (a chapter's mine_or_reference): no new pass; a pass after a fail: one more
+    ada.post(result("a3", "ch01.embed", "fail", 10, "summed over the wrong axis"),
+             result("a4", "ch01.embed", "pass", 11), result("a5", "ch01.embed", "pass", 12))
+    room = server.client.get("/api/room", params={"key": server.key}).json()
+    assert [(p["name"], p["exercise"], p["time"] - T0) for p in room["timeline"]] == [
+        ("Bob", "ch01.layer_norm", 2), ("Ada", "ch01.embed", 3), ("Ada", "ch01.embed", 11)]
+    assert room["summary"]["exercises"]["ch01.embed"]["pass"] == 1  # each learner once, with the latest status
 
 
 def wait_for_grade(learner: Learner, sid: str, timeout: float = 90.0) -> dict:
