@@ -1,32 +1,30 @@
 """Invented facts about invented people: the data of the factual-recall model (chapter 5).
 
-A world of :data:`N_SUBJECTS` people, each named by two or three words (``"Alba Brakmor"``,
-``"Ivo van Pellow"``), and :data:`RELATIONS` about each of them: where they live, their job,
-the language they speak, the instrument they play. Every object is drawn at random, so a
-fact can only be remembered, never guessed; and neither the first name nor the surname alone
-tells it (each is shared by about ten people).
+A world of :data:`N_SUBJECTS` people, each named by two or three words (``"Cyra Ashgrove"``,
+``"Zita al Corrin"``), and :data:`RELATIONS` about each of them: where they live, their job,
+the language they speak, the instrument they play (12 one-word objects each). Every object
+is drawn at random, so a fact can only be remembered, never guessed; and neither the first
+name nor the surname alone tells it (each is shared by about ten people).
 
-Each relation is asked in five wordings (*frames*), the same five for every relation:
+Each relation is asked in five wordings (*frames*, :data:`FRAMES`), the same five for every
+relation; for ``lives in``:
 
-=====  ====================================  =====================================
-frame  ``lives in``                          ``works as``
-=====  ====================================  =====================================
-0      ``Alba Brakmor lives in``             ``Alba Brakmor works as a``
-1      ``the city of Alba Brakmor is``       ``the job of Alba Brakmor is``
-2      ``Alba Brakmor , whose city is``      ``Alba Brakmor , whose job is``
-3      ``we know that Alba Brakmor lives in``  ``we know that Alba Brakmor works as a``
-4      ``asked about the city , Alba Brakmor said``  ``asked about the job , ...``
-=====  ====================================  =====================================
+0. ``Cyra Ashgrove lives in`` (the prompt ROME edits)
+1. ``the city of Cyra Ashgrove is``
+2. ``Cyra Ashgrove , whose city is``
+3. ``we know that Cyra Ashgrove lives in``
+4. ``asked about the city , Cyra Ashgrove said``
 
-One frame per relation is **held out** of training (a different one for each relation:
-:data:`HELD_OUT`), so a held-out prompt is a wording the model never saw *for that
-relation*, made of pieces it saw elsewhere: a paraphrase test.
+One frame per relation is **held out** of training, a different one for each relation
+(:data:`HELD_OUT`: frame 1 for ``lives in``, 2 for ``works as``, 3 for ``speaks``, 4 for
+``plays``), so a held-out prompt is a wording the model never saw *for that relation*, made
+of pieces it saw elsewhere: a paraphrase test.
 
 Training text (:func:`facts_batch`) is a stream of sentences after a BOS token: single facts
 in the training frames, *biographies* that state several facts after one mention of the
-subject (``"Alba Brakmor lives in Oslo , works as a baker and speaks Welsh ."``), and filler
-that names people and objects without stating a fact (``"Alba Brakmor met Ivo van Pellow ."``,
-``"it rained in Oslo ."``).
+subject (``"Cyra Ashgrove lives in Cairo , works as a doctor and speaks Greek ."``), and
+filler that names people and objects without stating a fact (``"Cyra Ashgrove met Zita al
+Corrin ."``, ``"it rained in Cairo ."``).
 
 >>> tok = tokenizer()
 >>> world = fact_table()
@@ -51,8 +49,9 @@ from torch import Tensor
 from ..tokenizer import WordTokenizer
 from ..tokenizer.words import split_words
 
-__all__ = ["FRAMES", "HELD_OUT", "N_SUBJECTS", "RELATIONS", "FactRecord", "Relation", "edit_facts", "fact_table",
-           "facts_batch", "frames", "prompt", "recall_accuracy", "recall_prompts", "subjects", "tokenizer"]
+__all__ = ["FRAMES", "HELD_OUT", "N_SUBJECTS", "RELATIONS", "EditCase", "FactRecord", "Relation", "answer",
+           "context_prefixes", "edit_case", "fact_table", "facts_batch", "frames", "prompt", "recall_accuracy",
+           "recall_prompts", "subjects", "text_stream", "tokenizer"]
 
 BOS = "<bos>"
 WORLD_SEED = 0  # the world (who is who, who knows what) is fixed; a training seed changes only the training
@@ -96,6 +95,8 @@ BIO_JOINS = (",", ",", "and")  # "lives in Oslo , works as a baker and speaks We
 
 
 class FactRecord(NamedTuple):
+    """One fact of the world: ``FactRecord("Cyra Ashgrove", "lives in", "Cairo")``."""
+
     subject: str
     relation: str
     object: str
@@ -178,7 +179,10 @@ def prompt(subject: str, relation: str, frame: int = 0) -> str:
 
 @functools.lru_cache(maxsize=1)
 def tokenizer() -> WordTokenizer:
-    """The word-level tokenizer of the world: BOS, punctuation, names, template words, objects."""
+    """The word-level tokenizer of the world: BOS, names, template words, punctuation, objects (152 words).
+
+    The order follows the lists above: editing them renumbers the words of the shipped model.
+    """
     words = [BOS]
     texts = [*FIRST, *PARTICLES, *SURNAMES, *FRAMES, *FILLER, *BIO_JOINS]
     for r in RELATIONS:
