@@ -9,7 +9,9 @@ One concern per module:
 - :mod:`~minigpt.sae.train`: :func:`train_sae`;
 - :mod:`~minigpt.sae.metrics`: L0, fraction of variance explained, dead latents, loss recovered;
 - :mod:`~minigpt.sae.splice`: running a model with an SAE in place of an activation;
-- :mod:`~minigpt.sae.io`: SAE folders and the shipped SAEs (:func:`load_sae`).
+- :mod:`~minigpt.sae.io`: SAE folders and the shipped SAEs (:func:`load_sae`);
+- :mod:`~minigpt.sae.evaluate`: held-out stdlib text and the targets of an SAE of ``stdlib-bytes``;
+- :mod:`~minigpt.sae.labels`: per-byte labels of Python source (in a string, a comment, ...) to test features on.
 
 >>> from minigpt.sae import SAE, train_sae, load_sae   # no side effects on import
 """

@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-_RECIPE_MODULES = ("minigpt.train.induction", "minigpt.train.grokking", "minigpt.train.stdlib",
+_RECIPE_MODULES = ("minigpt.train.induction", "minigpt.train.grokking", "minigpt.train.stdlib", "minigpt.train.sae",
                   "minigpt.train.facts")
 _RECIPES: dict[str, "Recipe"] = {}
 

@@ -37,6 +37,19 @@ def test_shipped_folders_are_small_and_reproducible(name, max_mb):
         assert all(f.get_tensor(k).dtype == torch.float32 for k in f.keys())
 
 
+def test_a_shipped_sae_is_not_a_gpt_checkpoint():
+    """SAE folders (cfg.json, sae_weights.safetensors) sit beside the GPTs; list_checkpoints skips them."""
+    from minigpt.sae import list_saes, load_sae
+
+    assert "sae-stdlib-bytes" in list_saes() and not set(list_saes()) & set(list_checkpoints())
+    with pytest.raises(FileNotFoundError, match="not a shipped name"):
+        load_checkpoint("sae-stdlib-bytes")
+    assert folder_mb("sae-stdlib-bytes") <= 10
+    info = json.loads((SHIPPED / "sae-stdlib-bytes" / "train.json").read_text())
+    assert info["command"].startswith("minigpt train sae-stdlib-bytes") and info["seed"] == 0 and info["finished"]
+    assert load_sae("sae-stdlib-bytes").cfg.model_name in list_checkpoints()  # the GPT it reads is shipped too
+
+
 def test_induction_model_has_an_induction_head_in_layer_1(induction):
     scores = head_scores(induction, "induction")  # the interp detectors' default data: BOS + 2 x 31 tokens
     assert scores[1].max() >= 0.8, scores

@@ -12,14 +12,6 @@ from minigpt.sae import (SAE, dead_fraction, fraction_variance_explained, l0, lo
 HOOK = "blocks.0.mlp.hook_post"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model():
     return GPT(GPTConfig(n_layers=2, d_model=16, d_mlp=12, n_heads=2, d_vocab=20, n_ctx=10, act_fn="relu",

@@ -9,14 +9,6 @@ from minigpt.sae import SAE, SAEConfig, jumprelu, load_sae, step, topk_relu
 from minigpt.sae.activations import rectangle
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("kind, k", [("relu", None), ("topk", 3), ("jumprelu", None)])
 def test_shapes_and_unit_decoder_rows(kind, k):
     sae = SAE(d_in=6, d_sae=20, kind=kind, k=k, seed=1)

@@ -9,14 +9,6 @@ from minigpt.sae import (SAE, fold_input_scale_, input_scale, normalise_decoder_
                          resample_dead_, train_sae)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def planted_features(n_features: int = 32, d_in: int = 16, p: float = 0.05, n: int = 20_000, seed: int = 0):
     """``x [n d_in]``: each of ``n_features`` random unit directions is on with probability ``p``, at a
     magnitude drawn from U(0, 1); returns ``(x, directions [n_features d_in])``."""

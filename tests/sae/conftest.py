@@ -1,0 +1,17 @@
+"""The SAE tests run torch on one thread (small matrices: one is fastest, and far faster on a busy machine).
+
+Module-scoped, so that it is set before the modules' own module-scoped fixtures run.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
