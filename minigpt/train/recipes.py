@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 _RECIPE_MODULES = ("minigpt.train.induction", "minigpt.train.grokking", "minigpt.train.stdlib", "minigpt.train.sae",
-                  "minigpt.train.facts")
+                  "minigpt.train.facts", "minigpt.train.ioi")
 _RECIPES: dict[str, "Recipe"] = {}
 
 
