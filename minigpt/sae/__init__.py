@@ -19,7 +19,8 @@ One concern per module:
 from .activations import jumprelu, step, topk_relu
 from .io import list_saes, load_sae, load_train_info, read_sae, save_sae
 from .maintenance import normalise_decoder_, remove_parallel_grad_, resample_dead_
-from .metrics import dead_fraction, fraction_variance_explained, l0, loss_recovered, sae_metrics, spliced_losses
+from .metrics import (dead_fraction, fraction_variance_explained, l0, loss_recovered, recovered_share, sae_metrics,
+                      spliced_losses)
 from .sae import KINDS, SAE, SAEConfig, SAELoss
 from .splice import model_activations, run_with_cache_with_sae, run_with_sae, spliced
 from .train import SAETrainResult, fold_input_scale_, input_scale, train_sae
@@ -27,7 +28,7 @@ from .train import SAETrainResult, fold_input_scale_, input_scale, train_sae
 __all__ = [
     "KINDS", "SAE", "SAEConfig", "SAELoss", "SAETrainResult", "dead_fraction", "fold_input_scale_",
     "fraction_variance_explained", "input_scale", "jumprelu", "l0", "list_saes", "load_sae", "load_train_info",
-    "loss_recovered", "model_activations", "normalise_decoder_", "read_sae", "remove_parallel_grad_",
+    "loss_recovered", "model_activations", "normalise_decoder_", "read_sae", "recovered_share", "remove_parallel_grad_",
     "resample_dead_", "run_with_cache_with_sae", "run_with_sae", "sae_metrics", "save_sae", "spliced",
     "spliced_losses", "step", "topk_relu", "train_sae",
 ]

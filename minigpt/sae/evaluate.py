@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..data.corpus import stdlib_text
-from .metrics import sae_metrics, spliced_losses
+from .metrics import recovered_share, sae_metrics, spliced_losses
 from .splice import model_activations
 
 CORPUS_BYTES = 2_000_000  # what stdlib-bytes trained on (minigpt.train.stdlib's DATA)
@@ -58,6 +58,6 @@ def evaluate_sae(model, sae, tokens: Tensor, hook_name: str | None = None, batch
     x = model_activations(model, tokens, hook_name, batch_size=batch_size)[:, 1:]  # the BOS position is no text
     out = sae_metrics(sae, x.reshape(-1, x.shape[-1]))
     losses = spliced_losses(model, tokens, sae, hook_name, batch_size=batch_size)
-    out["loss_recovered"] = (losses["zero_ablated"] - losses["spliced"]) / (losses["zero_ablated"] - losses["clean"])
+    out["loss_recovered"] = recovered_share(losses)
     out.update({f"loss_{k}": v for k, v in losses.items()})
     return out

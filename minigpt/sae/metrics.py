@@ -26,7 +26,8 @@ from torch import Tensor
 
 from .splice import spliced
 
-__all__ = ["dead_fraction", "fraction_variance_explained", "l0", "loss_recovered", "sae_metrics", "spliced_losses"]
+__all__ = ["dead_fraction", "fraction_variance_explained", "l0", "loss_recovered", "recovered_share", "sae_metrics",
+           "spliced_losses"]
 
 
 def l0(acts: Tensor) -> float:
@@ -89,9 +90,16 @@ def spliced_losses(model, tokens: Tensor, sae, hook_name: str | None = None, bat
 
 def loss_recovered(model, tokens: Tensor, sae, hook_name: str | None = None, batch_size: int = 32) -> float:
     """``(L_zero_ablated - L_spliced) / (L_zero_ablated - L_clean)`` on ``tokens [batch pos]`` (see the module doc)."""
-    losses = spliced_losses(model, tokens, sae, hook_name, batch_size)
+    return recovered_share(spliced_losses(model, tokens, sae, hook_name, batch_size))
+
+
+def recovered_share(losses: dict) -> float:
+    """The loss recovered from the three losses of :func:`spliced_losses`.
+
+    >>> recovered_share({"clean": 1.0, "spliced": 1.5, "zero_ablated": 3.0})   # 1.5 of the 2 nats
+    0.75
+    """
     gap = losses["zero_ablated"] - losses["clean"]
     if gap <= 0:
-        raise ValueError(f"zero-ablating {hook_name or sae.cfg.hook_name} does not raise the loss ({losses}): "
-                         "nothing to recover there")
+        raise ValueError(f"zero-ablating the activation does not raise the loss ({losses}): nothing to recover")
     return (losses["zero_ablated"] - losses["spliced"]) / gap

@@ -31,7 +31,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .maintenance import normalise_decoder_, remove_parallel_grad_, resample_dead_
-from .sae import SAE
+from .sae import KINDS, SAE
 
 Sampler = Callable[[torch.Generator, int], Tensor]  # (generator, n) -> [n d_in]
 
@@ -84,8 +84,7 @@ def train_sae(acts: Tensor | Sampler, d_sae: int, *, kind: str = "relu", l1_coef
               l0_coeff: float | None = None, k: int | None = None, steps: int = 2000, lr: float = 1e-3,
               seed: int = 0, batch_size: int = 1024, resample_every: int | None = 500, coeff_warmup: float = 0.05,
               lr_warmup: int = 0, bandwidth: float = 0.1, normalize: bool = True, log_every: int = 50,
-              dead_window: int = 200,
-              hook_name: str | None = None, model_name: str | None = None, device=None,
+              dead_window: int = 200, hook_name: str | None = None, model_name: str | None = None, device=None,
               progress: bool = True) -> SAETrainResult:
     """Train an SAE with ``d_sae`` latents on ``acts`` (``[... d_in]`` or a sampler ``(generator, n) -> [n d_in]``).
 
@@ -100,7 +99,7 @@ def train_sae(acts: Tensor | Sampler, d_sae: int, *, kind: str = "relu", l1_coef
     coeff = {"relu": l1_coeff, "jumprelu": l0_coeff, "topk": 0.0}.get(kind)
     if coeff is None:
         need = {"relu": "l1_coeff", "jumprelu": "l0_coeff"}.get(kind)
-        raise ValueError(f"kind={kind!r} needs {need}=..." if need else f"kind must be relu, topk or jumprelu")
+        raise ValueError(f"kind={kind!r} needs {need}=..." if need else f"kind must be one of {KINDS}, got {kind!r}")
     sample = _sampler(acts)
     generator = torch.Generator().manual_seed(seed)
     probe = sample(generator, max(batch_size, 4096)).float()  # [n d_in]: for the scale, b_dec and resampling
