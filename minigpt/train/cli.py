@@ -80,7 +80,9 @@ def run(args) -> int:
     main = env_info().is_main
     recipe.run(out, device=args.device, seed=args.seed, progress=not args.no_progress, **overrides)
     if main:
-        print(f"wrote {out} (load it with minigpt.checkpoints.load_checkpoint({str(out)!r}))")
+        loader = "minigpt.sae.load_sae" if (Path(out) / "sae_weights.safetensors").is_file() else \
+            "minigpt.checkpoints.load_checkpoint"
+        print(f"wrote {out} (load it with {loader}({str(out)!r}))")
     return 0
 
 

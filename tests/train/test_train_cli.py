@@ -70,3 +70,17 @@ def test_stdlib_recipe_runs_with_a_bos_byte(tmp_path):
     assert model.cfg.d_vocab == 256 and model.cfg.eos_token_id == 0 and model.cfg.bos_token_id == 0
     row = json.loads((out / "history.json").read_text())["rows"][-1]
     assert row["step"] == 2 and {"val_loss", "previous_token_score", "first_token_score"} <= set(row)
+
+
+def test_an_sae_recipe_names_the_sae_loader(tmp_path, capsys, monkeypatch):
+    from minigpt.train import recipes
+
+    def fake_sae_recipe(out, **_):
+        out.mkdir(parents=True)
+        (out / "sae_weights.safetensors").write_bytes(b"")
+        return out
+
+    monkeypatch.setitem(recipes._RECIPES, "fake-sae", recipes.Recipe("fake-sae", fake_sae_recipe, "test"))
+    monkeypatch.setattr(recipes, "_load_all", lambda: None)
+    assert main(["train", "fake-sae", "--out", str(tmp_path / "sae"), "--device", "cpu", "--no-progress"]) == 0
+    assert "minigpt.sae.load_sae(" in capsys.readouterr().out
