@@ -95,12 +95,14 @@ class TextMixin:
         return [tok.decode([int(i)]) for i in input]
 
     def to_string(self, tokens) -> str | list[str]:
-        """Token ids → text (a list of texts for ``[batch, pos]``)."""
+        """Token ids → text (a list of texts for ``[batch, pos]``); one id (an int or a 0-d tensor) gives its text."""
         tok = self._require_tokenizer()
         if isinstance(tokens, Tensor):
             if tokens.ndim == 2:
                 return [tok.decode(row.tolist()) for row in tokens]
-            tokens = tokens.tolist()
+            tokens = tokens.reshape(-1).tolist()  # a 0-d tensor (one token, e.g. an argmax) reads as one id
+        elif isinstance(tokens, int):
+            tokens = [tokens]
         return tok.decode([int(t) for t in tokens])
 
     def to_single_token(self, text: str) -> int:

@@ -58,3 +58,13 @@ def test_the_public_surface_of_design_md_imports():
     from minigpt.grading import check  # noqa: F401
 
     assert get_tokenizer("gpt2").encode("Hello world") == [15496, 995]
+
+
+def test_to_string_of_one_token():
+    import torch
+
+    from minigpt import GPT, GPTConfig
+
+    model = GPT(GPTConfig(n_layers=1, d_model=16, n_heads=2, d_vocab=256, tokenizer="bytes"))
+    assert model.to_string(torch.tensor(104)) == "h" and model.to_string(105) == "i"
+    assert model.to_string(torch.tensor([104, 105])) == "hi"
