@@ -22,10 +22,10 @@ def induction():
 
 
 def test_shipped_names():
-    assert {"induction-2l", "stdlib-bytes", "facts"} <= set(list_checkpoints())
+    assert {"induction-2l", "stdlib-bytes", "facts", "ioi"} <= set(list_checkpoints())
 
 
-@pytest.mark.parametrize("name, max_mb", [("induction-2l", 10), ("stdlib-bytes", 3), ("facts", 4)])
+@pytest.mark.parametrize("name, max_mb", [("induction-2l", 10), ("stdlib-bytes", 3), ("facts", 4), ("ioi", 2)])
 def test_shipped_folders_are_small_and_reproducible(name, max_mb):
     assert folder_mb(name) <= max_mb
     info = json.loads((SHIPPED / name / "train.json").read_text())
