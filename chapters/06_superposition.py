@@ -13,10 +13,10 @@
 # %% [markdown]
 # # Chapter 6 — Superposition and sparse autoencoders
 #
-# Open up a language model's MLP and read one neuron: it fires on a docstring's quotes, and on a
-# closing bracket, and after `self.`. Neurons that answer to several unrelated things are called
-# **polysemantic**, and they are the rule rather than the exception (Olah et al., 2020; Bricken et
-# al., 2023). Why would a model do that?
+# Read one neuron of a neural network and it often answers to several unrelated things at once. Such
+# neurons are called **polysemantic**, and they are the rule rather than the exception: Olah et al.
+# (2020) found them in vision models, Bricken et al. (2023) in most of a small transformer's MLP. Why
+# would a model do that?
 #
 # Elhage et al. (2022, *Toy Models of Superposition*) gave an answer with a model small enough to
 # train in a second. If the world has more **features** (things worth knowing about the input) than
@@ -35,7 +35,7 @@
 # 1. **Toy models** (sections 1-5), trained here in seconds: importance and sparsity, five features
 #    in two dimensions (the pentagon), feature dimensionality, the phase diagram, neurons versus
 #    features.
-# 2. **Sparse autoencoders** (sections 6-10): the pieces, written by you; an SAE on the toy model and
+# 2. **Sparse autoencoders** (sections 6-11): the pieces, written by you; an SAE on the toy model and
 #    on planted features, where the truth is known; then an SAE shipped with minigpt on the MLP of
 #    `stdlib-bytes` (chapter 2's byte-level model of Python source): its scores, its features named
 #    from where they fire and checked against Python's own tokenizer, a feature's effect on the
@@ -61,7 +61,7 @@
 # | `loss_recovered` | what splicing the SAE in costs | 2 |
 
 # %%
-# True: retrain the shipped SAE from scratch in section 8 (minigpt train sae-stdlib-bytes; its train.json, printed
+# True: retrain the shipped SAE from scratch in section 9 (minigpt train sae-stdlib-bytes; its train.json, printed
 # there, says how long the shipped one took)
 TRAIN_SAE = False
 
@@ -280,7 +280,8 @@ display(Markdown(
     f"Between the two ends the model does something else again. At p = "
     f"{' and '.join(f'{DENSITIES[k]:.2f}' for k in pairs)} it keeps four features as two **antipodal pairs** "
     f"(two features pointing opposite ways on one line, the two lines at right angles) and drops "
-    f"{' and '.join(f'feature {int(norms[k].argmin())}' for k in pairs)}. From p = {DENSITIES[pentagons[0]]:.3f} "
+    f"{' and '.join(sorted({f'feature {int(norms[k].argmin())}' for k in pairs}))} each time. From p = "
+    f"{DENSITIES[pentagons[0]]:.3f} "
     f"down ({len(pentagons)} instances) it keeps all five in a pentagon. The sparser the features, the more the model "
     f"gives up orthogonality for capacity."))
 
@@ -881,11 +882,12 @@ planted /= planted.norm(dim=-1, keepdim=True)  # [n_features=32 d_in=16]: the tr
 coefficients = sparse_features(20_000, torch.full((1, 32), 0.05), generator=g)[:, 0]  # [n n_features]
 data = coefficients @ planted  # [n d_in]
 start = time.process_time()
+planted_recovered = {}  # kind -> how many of the 32 directions it recovered
 for kind, options in (("relu", dict(l1_coeff=2.0)), ("topk", dict(k=4)), ("jumprelu", dict(l0_coeff=3.0))):
     sae = train_sae(data, 64, kind=kind, steps=1_000, lr=1e-2, batch_size=256, seed=0, progress=False, **options).sae
     with torch.no_grad():
         acts = sae.encode(data)  # [n d_sae]
-        recovered = ((planted @ sae.W_dec.T).max(dim=1).values >= 0.9).sum()
+        recovered = planted_recovered[kind] = int(((planted @ sae.W_dec.T).max(dim=1).values >= 0.9).sum())
         print(f"{kind:8s}: {recovered} of 32 directions recovered, L0 {l0(acts):.2f}, "
               f"FVE {fraction_variance_explained(data, sae.decode(acts)):.3f}, "
               f"dead {(~(acts > 0).any(0)).float().mean():.0%} of the latents")
@@ -1056,8 +1058,9 @@ check("ch06.top_activating_contexts", ex.top_activating_contexts)
 # %% [markdown]
 # Here are three latents' top contexts on the held-out bytes, from your `top_activating_contexts`:
 # each line is a window of source, and `⟦ ⟧` marks the byte where the latent peaks (the model, at that
-# byte, is predicting the next one). These three were picked by reading many latents' contexts (the
-# atlas in section 11 shows all 1,024); if you retrained the SAE, yours may sit at other indices.
+# byte, is predicting the next one). These three were found by reading latents' contexts, then checked
+# against labels as below (the atlas in section 11 shows all 1,024); if you retrained the SAE, yours may
+# sit at other indices.
 #
 # **Predict:** before reading the next cell's output too closely: what would you call latent 758, from
 # its contexts?
@@ -1065,14 +1068,14 @@ check("ch06.top_activating_contexts", ex.top_activating_contexts)
 # <details><summary>Answer</summary>
 #
 # **"after `def`"**: it peaks on the space right after the keyword `def`, where the model must guess a
-# function's name. Latent 775 peaks on the `#` that starts a comment, and latent 590 on the quotes of
-# docstrings (`"""`). The cell after it turns each name into a label and measures it.
+# function's name. Latent 775 peaks on the `#` that starts a comment, and latent 859 on the `(` that
+# opens a `def`'s parameters. The cell after it turns each name into a label and measures it.
 #
 # </details>
 
 # %%
 top_activating_contexts = mine_or_reference("ch06.top_activating_contexts", ex.top_activating_contexts)
-NAMED = {758: "after def", 775: "a comment starts", 590: "docstring quotes"}
+NAMED = {758: "after def", 775: "a comment starts", 859: "a def's parameters open"}
 
 
 def show_context(window, peak):
@@ -1095,7 +1098,9 @@ for latent, name in NAMED.items():
 #
 # - "after def": the byte that ends a match of `\bdef ` (the space after the keyword);
 # - "a comment starts": a comment's first byte (its `#`);
-# - "docstring quotes": a quote character inside a docstring.
+# - "a def's parameters open": the byte that ends a match of `\bdef \w+\(` (the `(`);
+# - and one name a person might hope for, with no latent picked for it: "inside a string", any byte of a
+#   string literal after its first.
 #
 # The score: if `N` bytes carry the label, take the `N` bytes where the latent is highest and count
 # how many of them carry it (**precision at N**: 1 for a perfect detector; the label's share of the
@@ -1106,9 +1111,23 @@ for latent, name in NAMED.items():
 #
 # <details><summary>Answer</summary>
 #
-# No: the best neuron scores 0.43, latent 758 scores 0.95. For the comment's `#`, 0.25 against
-# 0.92. <!-- claim: ch06.latents_beat_neurons --> The feature is there in the MLP, but spread over
-# many neurons; the SAE gathers it into one direction. The cell below prints every score.
+# No: the best neuron scores 0.43, latent 758 scores 0.95. For the comment's `#`, 0.25 against 0.92;
+# for the `(` of a `def`, 0.10 against 0.90. <!-- claim: ch06.latents_beat_neurons --> Each feature is
+# there in the MLP, but spread over many neurons; the SAE gathers it into one direction. The cell below
+# prints every score, and, for each label, which of all 1,024 latents scores best.
+#
+# </details>
+
+# %% [markdown]
+# **Predict:** and "inside a string", the label no latent was picked for: will the best of the 1,024
+# latents mark it as well as the named latents mark theirs?
+#
+# <details><summary>Answer</summary>
+#
+# No: the best latent scores 0.26, and the best neuron does better, 0.37.
+# <!-- claim: ch06.no_string_latent --> This SAE's latents are sharp, local events (a keyword, a
+# bracket, a comment's first byte); "inside a string" is spread over many of them. Names come from
+# what the latents do, not from what we hope to find.
 #
 # </details>
 
@@ -1118,12 +1137,15 @@ def name_labels(data, labels):
     def previous(mask):
         return torch.cat([mask.new_zeros(1), mask[:-1]])  # out[i] = mask[i - 1]
 
-    after_def = torch.zeros(len(data), dtype=torch.bool)
-    for match in re.finditer(rb"\bdef ", bytes(data.tolist())):
-        after_def[match.end() - 1] = True
-    quote = (data == ord('"')) | (data == ord("'"))
-    return {"after def": after_def, "a comment starts": labels["comment"] & ~previous(labels["comment"]),
-            "docstring quotes": labels["docstring"] & quote}
+    def ends_of(pattern):
+        mask = torch.zeros(len(data), dtype=torch.bool)
+        for match in re.finditer(pattern, bytes(data.tolist())):
+            mask[match.end() - 1] = True  # the last byte of each match
+        return mask
+
+    comment, string = labels["comment"], labels["string"]
+    return {"after def": ends_of(rb"\bdef "), "a comment starts": comment & ~previous(comment),
+            "a def's parameters open": ends_of(rb"\bdef \w+\("), "inside a string": string & previous(string)}
 
 
 def precision_at_n(acts, label):
@@ -1136,19 +1158,21 @@ flat_bytes = data.reshape(-1)  # [n_bytes]
 byte_labels = {k: v[: len(flat_bytes)] for k, v in python_byte_labels(text).items()}  # the windows' bytes
 named_labels = name_labels(flat_bytes, byte_labels)
 flat_latents = latents.reshape(-1, sae.cfg.d_sae)  # [n_bytes d_sae]
-evidence = {}
-for latent, name in NAMED.items():
-    label = named_labels[name]
+evidence = {}  # name -> the scores of its latent, the best neuron and the best latent
+for name, label in named_labels.items():
     neurons_score = precision_at_n(flat, label)  # [d_mlp]
     latents_score = precision_at_n(flat_latents, label)  # [d_sae]
-    evidence[latent] = dict(name=name, n=int(label.sum()), base=label.float().mean().item(),
-                            latent=latents_score[latent].item(), best_neuron=int(neurons_score.argmax()),
-                            neuron=neurons_score.max().item(), best_latent=int(latents_score.argmax()))
-display(Markdown("| latent | name | labelled bytes | share of all bytes | precision at N: the latent | best of the "
-                 "512 neurons | best of the 1,024 latents |\n| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(
-                     f"| {latent} | {e['name']} | {e['n']} | {e['base']:.2%} | **{e['latent']:.2f}** | "
-                     f"{e['neuron']:.2f} (neuron {e['best_neuron']}) | latent {e['best_latent']} |"
-                     for latent, e in evidence.items())))
+    latent = next((i for i, n in NAMED.items() if n == name), None)
+    evidence[name] = dict(latent=latent, n=int(label.sum()), base=label.float().mean().item(),
+                          score=None if latent is None else latents_score[latent].item(),
+                          best_neuron=int(neurons_score.argmax()), neuron=neurons_score.max().item(),
+                          best_latent=int(latents_score.argmax()), best_latent_score=latents_score.max().item())
+display(Markdown("| name | labelled bytes | share of all bytes | precision at N: its latent | the best of the 512 "
+                 "neurons | the best of the 1,024 latents |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(
+                     f"| {name} | {e['n']:,} | {e['base']:.2%} | "
+                     + ("—" if e["latent"] is None else f"**{e['score']:.2f}** (latent {e['latent']})")
+                     + f" | {e['neuron']:.2f} (neuron {e['best_neuron']}) | {e['best_latent_score']:.2f} "
+                     f"(latent {e['best_latent']}) |" for name, e in evidence.items())))
 
 # %% [markdown]
 # A **dashboard** puts everything known about one latent on a page (Bricken et al., 2023; Neuronpedia):
@@ -1199,8 +1223,8 @@ check("ch06.latent_logit_effect", ex.latent_logit_effect)
 #
 # <details><summary>Answer</summary>
 #
-# The space: a comment almost always goes `# text`. And latent 590, on a docstring's quotes, pushes up
-# `"` most, the next quote. <!-- claim: ch06.comment_promotes_space --> Printed below.
+# The space: a comment almost always goes `# text`. And latent 859, on the `(` of a `def`, pushes up
+# `s` most: the `self` of a method. <!-- claim: ch06.comment_promotes_space --> Printed below.
 #
 # </details>
 
@@ -1273,8 +1297,8 @@ display(Markdown("\n".join([
     f"- **The pentagon.** Five features in two dimensions, importance 0.9^i: dense, the model keeps "
     f"{int((norms[0] > 0.5).sum())} at {neighbour_angles(W[0]).min():.0f}° (PCA's answer); at p = "
     f"{DENSITIES[-1]:.2f}, all five, neighbours {pentagon_angles.min():.0f}°-{pentagon_angles.max():.0f}° apart, "
-    f"norms {feature_norms(pentagon).min():.2f}-{feature_norms(pentagon).max():.2f}, each with feature "
-    f"dimensionality {D[-1].min():.2f}-{D[-1].max():.2f} (2/5).",
+    f"norms {feature_norms(pentagon).min():.2f}-{feature_norms(pentagon).max():.2f}, feature dimensionalities "
+    f"{D[-1].min():.3f}-{D[-1].max():.3f} (2/5 = 0.4).",
     f"- **The phase diagram.** Two features in one dimension: dense, the extra feature is dropped or gets the "
     f"dimension; from p = {diagram.density[(diagram.phase == 1).all(0)].max():.3f} down, superposition at every "
     f"importance from {diagram.relative_importance.min():.1f} to {diagram.relative_importance.max():.0f}.",
@@ -1283,14 +1307,15 @@ display(Markdown("\n".join([
     f"(largest shares {share[1].max(-1).values.min():.2f}-{share[1].max(-1).values.max():.2f}).",
     f"- **SAEs where the truth is known.** On the pentagon, your pieces' SAE finds all five directions (cosines "
     f"≥ {toy_cosines.min():.3f}); with 64 latents for 32 planted directions in 16 dimensions, ReLU, TopK and "
-    f"JumpReLU SAEs each recover at least 31.",
+    f"JumpReLU SAEs recover {', '.join(str(n) for n in planted_recovered.values())} of them.",
     f"- **The shipped SAE** on `stdlib-bytes`'s layer-1 MLP, on {data.numel():,} held-out bytes: L0 "
     f"{l0(latents):.0f}, FVE {fraction_variance_explained(x_mlp, x_hat):.3f}, loss recovered {topk_score:.3f} "
     f"(clean {losses['clean']:.3f}, spliced {losses['spliced']:.3f}, zeroed {losses['zero_ablated']:.3f} nats per "
     f"byte), {dead_fraction(latents):.1%} of the latents silent.",
     "- **Named features**, with precision at N against Python's tokenizer (the best of the 512 neurons in "
-    "brackets): " + "; ".join(f"latent {latent} \"{e['name']}\" {e['latent']:.2f} ({e['neuron']:.2f}, "
-                               f"{e['n']} bytes)" for latent, e in evidence.items()) + ".",
+    "brackets): " + "; ".join(f"latent {e['latent']} \"{name}\" {e['score']:.2f} ({e['neuron']:.2f}, "
+                               f"{e['n']} bytes)" for name, e in evidence.items() if e["latent"] is not None)
+    + f"; no latent for \"inside a string\" (the best: {evidence['inside a string']['best_latent_score']:.2f}).",
 ])))
 
 # %% [markdown]

@@ -187,7 +187,7 @@ def test_topk_and_jumprelu_leave_a_quarter_of_their_latents_dead(planted_saes):
 # ---------------------------------------------------------------------------
 
 HOOK = "blocks.1.mlp.hook_post"
-NAMED = {758: "after def", 775: "a comment starts", 590: "docstring quotes"}
+NAMED = {758: "after def", 775: "a comment starts", 859: "a def's parameters open"}
 
 
 @pytest.fixture(scope="module")
@@ -250,14 +250,23 @@ def evidence(real):
     labels = name_labels(flat_bytes, {k: v[: len(flat_bytes)] for k, v in python_byte_labels(real["text"]).items()})
     flat = real["x_mlp"].reshape(-1, real["x_mlp"].shape[-1])
     flat_latents = real["latents"].reshape(-1, real["latents"].shape[-1])
-    return {latent: (precision_at_n(flat_latents, labels[name])[latent].item(),
-                     precision_at_n(flat, labels[name]).max().item()) for latent, name in NAMED.items()}
+    out = {latent: (precision_at_n(flat_latents, labels[name])[latent].item(),
+                    precision_at_n(flat, labels[name]).max().item()) for latent, name in NAMED.items()}
+    out["inside a string"] = (precision_at_n(flat_latents, labels["inside a string"]).max().item(),
+                              precision_at_n(flat, labels["inside a string"]).max().item())
+    return out
 
 
 @pytest.mark.claim("ch06.latents_beat_neurons")
 def test_the_named_latents_beat_every_neuron(evidence):
     assert [round(v, 2) for v in evidence[758]] == [0.95, 0.43], evidence
     assert [round(v, 2) for v in evidence[775]] == [0.92, 0.25], evidence
+    assert [round(v, 2) for v in evidence[859]] == [0.90, 0.10], evidence
+
+
+@pytest.mark.claim("ch06.no_string_latent")
+def test_no_latent_marks_inside_a_string_and_the_best_neuron_does_better(evidence):
+    assert [round(v, 2) for v in evidence["inside a string"]] == [0.26, 0.37], evidence
 
 
 def _effect_among_seen(real, latent):
@@ -280,9 +289,9 @@ def test_after_def_pushes_up_lowercase_letters_and_down_punctuation(real):
 
 
 @pytest.mark.claim("ch06.comment_promotes_space")
-def test_the_comment_latent_pushes_a_space_and_the_docstring_latent_a_quote(real):
+def test_the_comment_latent_pushes_a_space_and_the_def_paren_latent_an_s(real):
     assert _top(_effect_among_seen(real, 775), 1) == [" "]
-    assert _top(_effect_among_seen(real, 590), 1) == ['"']
+    assert _top(_effect_among_seen(real, 859), 1) == ["s"]
 
 
 @pytest.mark.claim("ch06.comment_pair_orthogonal")
