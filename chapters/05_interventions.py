@@ -40,9 +40,9 @@
 #
 # | exercise | what | difficulty |
 # | --- | --- | --- |
-# | `accumulated_resid`, `logit_lens` | the residual stream at every layer, read as an answer | 1, 2 |
+# | `accumulated_resid`, `logit_lens` | the residual stream at every layer, read as an answer | 1, 1 |
 # | `logit_diff`, `patching_metric` | the IOI metric, 0 for the corrupted run and 1 for the clean | 1, 1 |
-# | `act_patch_resid_pre` | activation patching by layer and position | 3 |
+# | `act_patch_resid_pre` | activation patching by layer and position | 2 |
 # | `act_patch_head_out`, `act_patch_head_pattern` | ... by head: its output, its pattern | 2, 2 |
 # | `path_patch_to_logits`, `path_patch_to_queries` | path patching: direct effects, effects through queries | 3, 3 |
 # | `circuit_faithfulness` | how much a circuit keeps with everything else ablated | 2 |
@@ -390,7 +390,7 @@ check("ch05.patching_metric", ex.patching_metric)
 #
 # For patching by position every prompt must have its words at the same places: the cell below
 # draws 16 test prompts of one held-out template without distractors. IO and S1 swap places with the
-# name order (ABBA or BABA), so the x labels call the first two names `A` and `B`; `S2` (S's second
+# name order (ABBA or BABA), so the x labels call the first two names `A/B`; `S2` (S's second
 # mention, the only word the corrupted prompt changes) and the last word are the same for every row.
 #
 # **Exercise `act_patch_resid_pre(model, clean, corrupted, io, s) -> Tensor`**: activation patching of
@@ -1198,7 +1198,7 @@ for i, f in enumerate(random.Random(5).sample(F.fact_table(), 10)):
     keep = torch.tensor([(g.subject, g.relation) not in edited_so_far for g, _ in all_facts])
     recall = (world_answers(sequential) == truth)[keep].float().mean().item()
     print(f"after {i + 1:2d} edits: recall of the unedited facts {recall:.2%} "
-          f"(before any edit {(before == truth).float().mean():.2%}); loss on training text {text_loss(sequential):.4f} "
+          f"(before any edit {(before == truth)[keep].float().mean():.2%}); loss on training text {text_loss(sequential):.4f} "
           f"(before {loss_before:.4f})")
 
 # %% [markdown]
