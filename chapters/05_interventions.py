@@ -744,7 +744,7 @@ for template in ioi.HELD_OUT_FRAMES:  # each held-out template, 32 prompts, with
 display(Markdown(
     f"The circuit: {', '.join(f'L{l}H{h}' for l, h in CIRCUIT)} ({len(CIRCUIT)} of {len(all_heads)} heads). "
     "Share of the logit difference kept, mean over the 3 held-out templates with and without distractors "
-    "(32 prompts each): " + "; ".join(f"{name} {sum(v) / len(v):.0%} (from {min(v):.0%} to {max(v):.0%})"
+    "(32 prompts each): " + "; ".join(f"{name} {sum(v) / len(v):.1%} (from {min(v):.0%} to {max(v):.0%})"
                                       for name, v in faith.items()) + "."))
 
 # %% [markdown]
