@@ -117,7 +117,11 @@ def _capital(clause: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def tokenizer() -> WordTokenizer:
-    """The word-level tokenizer of the IOI data: BOS, the names, then every other word in order of appearance."""
+    """The word-level tokenizer of the IOI data: BOS, the names, then every other word in order of appearance.
+
+    The order follows the lists above, so editing them renumbers the words of the shipped ``ioi`` model
+    (its ``vocab.json`` is this list, as a test checks).
+    """
     words = [BOS, *NAMES]
     texts = [*FRAMES, *MIDS, *map(_capital, MIDS), *RELS, *FILLER, *PLACES, *OBJECTS, ". ,"]
     for text in texts:
@@ -175,8 +179,13 @@ def _render(text: str, fills: dict[str, tuple[int, ...]]) -> tuple[list[int], di
     return ids, where
 
 
+@functools.lru_cache(maxsize=None)
 def _id(word: str) -> tuple[int]:
-    return (tokenizer()._ids[word],)
+    """The one token of a name or word: ``(id,)``."""
+    ids = tokenizer().encode(word)
+    if len(ids) != 1:
+        raise ValueError(f"{word!r} is {len(ids)} tokens, not one")
+    return tuple(ids)
 
 
 def _clause(text: str, d: str) -> tuple[int, ...]:
@@ -328,6 +337,9 @@ def logit_diff(logits: Tensor, batch: dict[str, Tensor], per_prompt: bool = Fals
     >>> logit_diff(logits, {"io": torch.tensor([1, 2]), "s": torch.tensor([2, 1])}, per_prompt=True)
     tensor([ 2., -2.])
     """
+    if logits.ndim != 3 or logits.shape[0] != len(batch["io"]) or len(batch["io"]) != len(batch["s"]):
+        raise ValueError(f"logit_diff takes logits [n pos d_vocab] and n answers; got logits of shape "
+                         f"{tuple(logits.shape)}, {len(batch['io'])} io and {len(batch['s'])} s")
     last = logits[:, -1]  # [n d_vocab]
     rows = torch.arange(last.shape[0], device=last.device)
     diff = last[rows, batch["io"].to(last.device)] - last[rows, batch["s"].to(last.device)]  # [n]

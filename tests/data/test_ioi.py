@@ -128,3 +128,13 @@ def test_bad_arguments_are_clear_errors():
         ioi.ioi_batch(2, distractors=(9, 0))
     with pytest.raises(ValueError, match="too short"):
         ioi.ioi_batch(2, template=4, distractors=(1, 1), length=10)
+
+
+def test_logit_diff_reads_the_last_position_and_checks_its_input():
+    logits = torch.zeros(2, 4, 10)
+    logits[0, -1, 3], logits[1, -1, 5], logits[0, 2, 3] = 1.5, 4.0, 9.0  # position 2 is not read
+    batch = {"io": torch.tensor([3, 7]), "s": torch.tensor([7, 5])}
+    assert ioi.logit_diff(logits, batch, per_prompt=True).tolist() == [1.5, -4.0]
+    assert ioi.logit_diff(logits, batch).item() == -1.25
+    with pytest.raises(ValueError, match=r"logits \[n pos d_vocab\]"):
+        ioi.logit_diff(logits[:, -1], batch)
