@@ -12,6 +12,17 @@ from minigpt import GPT
 from tests.helpers import small_config
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny tensors and models: on a shared 2-core machine a parallel
+    kernel waits for the second core, and hundreds of small forward passes run many times slower.
+    Request it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def small_model() -> GPT:
     return GPT(small_config()).eval()

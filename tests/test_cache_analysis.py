@@ -16,7 +16,8 @@ import pytest
 import torch
 
 tl = pytest.importorskip("transformer_lens")
-pytestmark = pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 from minigpt import GPT, GPTConfig  # noqa: E402
 from minigpt.cache_analysis import LayerOutOfRange  # noqa: E402
@@ -67,13 +68,6 @@ class Twins:
                 self.caches[batch] = (ours, theirs)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors run faster on one thread (on a busy machine a parallel kernel waits for a second core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", params=list(GEOMETRIES))

@@ -26,12 +26,7 @@ from minigpt.interp import (apply_ln_final, causal_trace, mlp_key_covariance, pa
 SITE = 3  # the trace's site in the facts model: MLP 3 at the last token
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest
 
 
 @pytest.fixture(scope="module")

@@ -28,12 +28,7 @@ IMPORTANCE = 0.9 ** torch.arange(5)
 DENSITIES = 50 ** -torch.linspace(0, 1, 8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the chapter runs
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest
 
 
 def chapter_function(name: str):

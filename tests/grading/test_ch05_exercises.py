@@ -24,13 +24,7 @@ MODEL_EXERCISES = {"accumulated_resid", "logit_lens", "act_patch_resid_pre", "ac
                    "trace_state", "rome_key"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Hundreds of tiny forward passes: on a shared 2-core machine more threads only make each slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest
 
 
 def test_chapter_has_the_planned_exercises():

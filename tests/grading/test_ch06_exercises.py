@@ -25,13 +25,7 @@ EXERCISES = all_exercises(chapter=6)
 MODEL_EXERCISES = {"latent_logit_effect", "loss_recovered"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors and models: on a shared 2-core machine more threads only make each op slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest
 
 
 def test_chapter_has_the_planned_exercises():

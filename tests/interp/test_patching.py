@@ -28,13 +28,7 @@ EVERY = {  # the stacked ones, from the single ones
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Hundreds of tiny forward passes: on a shared 2-core machine two threads can be 50x slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest
 
 
 def metric(logits):  # [batch pos d_vocab] of one patched run; reads several positions
